@@ -1,0 +1,16 @@
+"""skvae: variational autoencoders as scikit-learn estimators, on PyTorch."""
+
+from ._estimator import VAETransformer
+from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
+from ._module import VAEModule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VAETransformer",
+    "VAEModule",
+    "Likelihood",
+    "GaussianLikelihood",
+    "BernoulliLikelihood",
+    "__version__",
+]

@@ -1,0 +1,158 @@
+"""Observation models p(x | z): what the decoder's outputs mean.
+
+A likelihood turns the raw decoder outputs into a ``torch.distributions``
+object over one row of data. The training loss, ``score_samples``,
+``inverse_transform`` and ``sample`` all go through the same object, so adding
+a likelihood means adding one class here. This module imports nothing from
+scikit-learn.
+"""
+
+import math
+
+import torch
+from torch import distributions as D
+from torch.nn import functional as F
+
+__all__ = ["Likelihood", "GaussianLikelihood", "BernoulliLikelihood"]
+
+
+class Likelihood:
+    """Base class of the observation models p(x | z).
+
+    A subclass says how many decoder outputs it needs per data feature
+    (:meth:`n_params`) and how to turn them into a distribution over a row of
+    data (:meth:`distribution`). ``support`` is the closed interval the data
+    must lie in; :class:`~skvae.VAETransformer` refuses data outside it.
+
+    Subclasses follow the scikit-learn parameter convention: ``__init__``
+    only stores its keyword arguments, so :meth:`get_params` and ``repr``
+    work without more code.
+    """
+
+    #: closed interval ``(low, high)`` that every data value must lie in
+    support = (-math.inf, math.inf)
+
+    def n_params(self, n_features):
+        """Number of decoder outputs needed to describe ``n_features`` features.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of data features.
+
+        Returns
+        -------
+        n_params : int
+        """
+        raise NotImplementedError
+
+    def distribution(self, params):
+        """Distribution over rows of data given raw decoder outputs.
+
+        Parameters
+        ----------
+        params : torch.Tensor of shape (..., n_params)
+            Raw decoder outputs.
+
+        Returns
+        -------
+        dist : torch.distributions.Independent
+            A distribution whose ``log_prob`` sums over the feature axis.
+        """
+        raise NotImplementedError
+
+    def mean(self, params):
+        """Mean of p(x | z), the decoder's estimate of the data.
+
+        Parameters
+        ----------
+        params : torch.Tensor of shape (..., n_params)
+            Raw decoder outputs.
+
+        Returns
+        -------
+        mean : torch.Tensor of shape (..., n_features)
+        """
+        return self.distribution(params).mean
+
+    def get_params(self, deep=True):
+        """Constructor arguments of this likelihood, as a dict."""
+        return dict(vars(self))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_params() == other.get_params()
+
+    def __hash__(self):
+        return hash((type(self), tuple(sorted(self.get_params().items()))))
+
+
+class GaussianLikelihood(Likelihood):
+    """Diagonal Gaussian p(x | z) with a learned per-feature scale.
+
+    The decoder outputs a mean and a scale for every feature; the scale is
+    ``min_scale + softplus(raw)``, so it never falls below ``min_scale`` and a
+    constant feature still has a finite likelihood.
+
+    Parameters
+    ----------
+    min_scale : float, default=1e-3
+        Floor on the standard deviation of every feature, in data units.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae import GaussianLikelihood
+    >>> lik = GaussianLikelihood()
+    >>> lik.n_params(3)
+    6
+    >>> lik.distribution(torch.zeros(5, 6)).log_prob(torch.zeros(5, 3)).shape
+    torch.Size([5])
+    """
+
+    def __init__(self, min_scale=1e-3):
+        self.min_scale = min_scale
+
+    def n_params(self, n_features):
+        return 2 * n_features
+
+    def distribution(self, params):
+        loc, raw_scale = params.chunk(2, dim=-1)
+        scale = F.softplus(raw_scale) + self.min_scale
+        return D.Independent(D.Normal(loc, scale, validate_args=False), 1)
+
+    def mean(self, params):
+        return params.chunk(2, dim=-1)[0]
+
+
+class BernoulliLikelihood(Likelihood):
+    """Independent Bernoulli p(x | z) for data in [0, 1].
+
+    The decoder outputs one logit per feature. Values strictly between 0 and 1
+    are scored with the same cross-entropy, as is usual for grey-level images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae import BernoulliLikelihood
+    >>> lik = BernoulliLikelihood()
+    >>> lik.n_params(3)
+    3
+    >>> lik.mean(torch.zeros(2, 3))
+    tensor([[0.5000, 0.5000, 0.5000],
+            [0.5000, 0.5000, 0.5000]])
+    """
+
+    support = (0.0, 1.0)
+
+    def n_params(self, n_features):
+        return n_features
+
+    def distribution(self, params):
+        return D.Independent(D.Bernoulli(logits=params, validate_args=False), 1)
+
+    def mean(self, params):
+        return torch.sigmoid(params)

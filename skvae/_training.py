@@ -1,0 +1,193 @@
+"""The negative ELBO and the epoch loop, in plain PyTorch.
+
+Nothing here imports scikit-learn: the estimator hands in tensors, a module,
+a likelihood, an optimizer and a generator, and gets back one record per
+epoch. Early stopping follows scikit-learn's MLP (``tol``,
+``n_iter_no_change``, best validation weights restored).
+"""
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+
+__all__ = ["kl_to_standard_normal", "elbo_terms", "train", "TrainingResult"]
+
+
+def kl_to_standard_normal(loc, log_scale):
+    """KL(N(loc, exp(log_scale)^2) || N(0, I)) per row, summed over dimensions."""
+    return 0.5 * (loc.square() + torch.exp(2 * log_scale) - 1).sum(-1) - log_scale.sum(
+        -1
+    )
+
+
+def elbo_terms(module, likelihood, x, *, eps=None, generator=None):
+    """Reconstruction negative log-likelihood and KL term, one value per row.
+
+    Parameters
+    ----------
+    module : VAEModule
+    likelihood : Likelihood
+    x : torch.Tensor of shape (n_rows, n_features)
+    eps : torch.Tensor of shape (n_rows, n_components), optional
+        Standard normal noise for the reparameterisation; drawn from
+        ``generator`` when not given.
+    generator : torch.Generator, optional
+
+    Returns
+    -------
+    recon, kl : torch.Tensor of shape (n_rows,)
+        ``-log p(x | z)`` at one draw ``z ~ q(z | x)``, and the analytic KL
+        divergence of q(z | x) from the prior; the negative ELBO is their sum.
+    """
+    loc, log_scale = module.encode(x)
+    if eps is None:
+        eps = torch.randn(loc.shape, generator=generator, device=loc.device, dtype=loc.dtype)
+    params = module.decode(module.reparameterize(loc, log_scale, eps))
+    recon = -likelihood.distribution(params).log_prob(x)
+    return recon, kl_to_standard_normal(loc, log_scale)
+
+
+@dataclass
+class TrainingResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per epoch: ``loss`` (the objective, recon + kl_weight * kl),
+        ``recon``, ``kl``, ``kl_weight`` and ``val_loss`` (recon + beta * kl on
+        the validation rows, or None).
+    converged : bool
+        True when training stopped because the monitored loss stopped
+        improving, False when it ran out of epochs.
+    best_val_loss : float or None
+        Lowest validation loss seen, with early stopping.
+    """
+
+    history: list = field(default_factory=list)
+    converged: bool = False
+    best_val_loss: float = None
+
+
+def kl_weight(epoch, beta, kl_warmup):
+    """KL weight of a 0-based epoch: rises linearly to ``beta`` over ``kl_warmup`` epochs."""
+    if kl_warmup <= 0:
+        return beta
+    return beta * min(1.0, (epoch + 1) / kl_warmup)
+
+
+def _validation_loss(module, likelihood, X_val, beta, batch_size, generator):
+    total = torch.zeros((), device=X_val.device, dtype=torch.float64)
+    with torch.no_grad():
+        for start in range(0, X_val.shape[0], batch_size):
+            recon, kl = elbo_terms(
+                module, likelihood, X_val[start : start + batch_size], generator=generator
+            )
+            total += (recon + beta * kl).sum(dtype=torch.float64)
+    return float(total) / X_val.shape[0]
+
+
+def train(
+    module,
+    likelihood,
+    optimizer,
+    X,
+    *,
+    n_epochs,
+    batch_size,
+    generator,
+    beta=1.0,
+    kl_warmup=0,
+    first_epoch=0,
+    X_val=None,
+    tol=1e-4,
+    n_iter_no_change=10,
+    stop_early=True,
+    on_epoch=None,
+):
+    """Minimise the negative ELBO over ``n_epochs`` passes of shuffled mini-batches.
+
+    Parameters
+    ----------
+    module : VAEModule
+        Trained in place.
+    likelihood : Likelihood
+    optimizer : torch.optim.Optimizer
+        Over ``module``'s parameters.
+    X : torch.Tensor of shape (n_rows, n_features)
+        Training rows, on the module's device.
+    n_epochs, batch_size : int
+    generator : torch.Generator
+        On the module's device; drives shuffling and the latent noise.
+    beta : float
+        Weight of the KL term once the warm-up is over.
+    kl_warmup : int
+        Epochs over which the KL weight rises linearly from 0 to ``beta``.
+    first_epoch : int
+        Number of epochs already run (for the warm-up schedule).
+    X_val : torch.Tensor, optional
+        Validation rows. When given, they are monitored for early stopping
+        and the weights of the best validation epoch are restored.
+    tol, n_iter_no_change : float, int
+        Training stops once the monitored loss has not improved by ``tol`` for
+        more than ``n_iter_no_change`` consecutive epochs after the warm-up.
+    stop_early : bool
+        Whether to apply the rule above at all (``partial_fit`` does not).
+    on_epoch : callable, optional
+        Called with each epoch's record, for progress display.
+
+    Returns
+    -------
+    TrainingResult
+    """
+    result = TrainingResult()
+    n = X.shape[0]
+    best, best_state, no_improvement = float("inf"), None, 0
+    for epoch in range(first_epoch, first_epoch + n_epochs):
+        weight = kl_weight(epoch, beta, kl_warmup)
+        module.train()
+        sums = torch.zeros(2, device=X.device, dtype=torch.float64)
+        perm = torch.randperm(n, generator=generator, device=X.device)
+        for start in range(0, n, batch_size):
+            batch = X[perm[start : start + batch_size]]
+            recon, kl = elbo_terms(module, likelihood, batch, generator=generator)
+            loss = recon.mean() + weight * kl.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                sums += torch.stack([recon.sum(), kl.sum()]).to(torch.float64)
+        module.eval()
+        recon_mean, kl_mean = (sums / n).tolist()
+        record = {
+            "loss": recon_mean + weight * kl_mean,
+            "recon": recon_mean,
+            "kl": kl_mean,
+            "kl_weight": weight,
+            "val_loss": None,
+        }
+        if X_val is not None:
+            record["val_loss"] = _validation_loss(
+                module, likelihood, X_val, beta, batch_size, generator
+            )
+        result.history.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+
+        if not stop_early or weight < beta:
+            continue  # the objective still changes during the warm-up
+        monitored = record["loss"] if X_val is None else record["val_loss"]
+        no_improvement = no_improvement + 1 if monitored > best - tol else 0
+        if monitored < best:
+            best = monitored
+            if X_val is not None:
+                best_state = copy.deepcopy(module.state_dict())
+        if no_improvement > n_iter_no_change:
+            result.converged = True
+            break
+
+    if X_val is not None and best_state is not None:
+        module.load_state_dict(best_state)
+        result.best_val_loss = best
+    return result

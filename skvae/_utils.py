@@ -1,0 +1,100 @@
+"""Edges between NumPy, scikit-learn conventions and torch: devices, RNGs, arrays."""
+
+import warnings
+
+import numpy as np
+import torch
+from scipy.special import ndtri
+
+__all__ = ["resolve_device", "make_generator", "as_tensor", "to_numpy", "row_normal_noise"]
+
+
+def resolve_device(device):
+    """Turn ``"auto"``, a device string or a ``torch.device`` into a usable device.
+
+    Raises
+    ------
+    ValueError
+        If the string names no device, or a CUDA device is asked for on a
+        machine without one.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a valid torch device: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={str(device)!r} was requested but CUDA is not available; "
+            "use device='cpu' or device='auto'."
+        )
+    return device
+
+
+def make_generator(seed, device="cpu"):
+    """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def as_tensor(X, device, dtype=None):
+    """A tensor view of the array ``X`` (no copy when dtype and device allow it)."""
+    with warnings.catch_warnings():
+        # Read-only arrays (memmaps, shared buffers) are never written to.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        tensor = torch.from_numpy(np.asarray(X))
+    return tensor.to(device=device, dtype=dtype)
+
+
+def to_numpy(tensor):
+    """A NumPy array on the host from any tensor."""
+    return tensor.detach().cpu().numpy()
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix64(x):
+    """The SplitMix64 finaliser, element-wise on uint64 arrays (wrapping)."""
+    x = x + _GOLDEN
+    x = (x ^ (x >> np.uint64(30))) * _MIX1
+    x = (x ^ (x >> np.uint64(27))) * _MIX2
+    return x ^ (x >> np.uint64(31))
+
+
+def row_normal_noise(X, shape, salt=0):
+    """Standard normal noise that depends on each row's values alone.
+
+    Row ``i`` of the result is a deterministic function of ``X[i]`` (its values
+    seen as float64), of ``shape`` and of ``salt``: the same row gets the same
+    noise whatever batch it comes in and wherever it stands, yet different
+    rows get independent-looking noise. This makes Monte Carlo estimates such
+    as ``score_samples`` reproducible and invariant to batching.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    shape : tuple of int
+        Shape of the noise for one row.
+    salt : int
+        Mixed into every row's seed, to get another independent stream.
+
+    Returns
+    -------
+    noise : ndarray of shape (n_rows, *shape), float64
+    """
+    X = np.asarray(X, dtype=np.float64)
+    X = X + 0.0  # -0.0 and 0.0 hash alike
+    words = np.ascontiguousarray(X).view(np.uint64)
+    keys = _splitmix64(np.arange(X.shape[1], dtype=np.uint64) + np.uint64(salt))
+    with np.errstate(over="ignore"):
+        seeds = _splitmix64(_splitmix64(words ^ keys).sum(axis=1, dtype=np.uint64))
+    n_draws = int(np.prod(shape))
+    counters = np.arange(1, n_draws + 1, dtype=np.uint64) * _GOLDEN
+    bits = _splitmix64(seeds[:, None] ^ counters)
+    uniform = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
+    return ndtri(uniform).reshape(X.shape[0], *shape)
