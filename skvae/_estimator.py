@@ -1,35 +1,19 @@
 """VAETransformer: the scikit-learn face of the variational autoencoder."""
 
-import copy
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
-from tqdm.auto import tqdm
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted
 
-from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
-from ._module import ACTIVATIONS, VAEModule
-from ._training import elbo_terms, train
-from ._utils import as_tensor, make_generator, resolve_device, row_normal_noise, to_numpy
-
-_LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
-
-# Rows per forward pass at inference: bounds memory, never changes results.
-_INFERENCE_BATCH = 4096
+from ._base import _BaseAutoencoder
+from ._training import elbo_terms
+from ._utils import make_generator, row_normal_noise
 
 
-class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class VAETransformer(_BaseAutoencoder):
     """Variational autoencoder as a scikit-learn transformer.
 
     The encoder maps each row x to a Gaussian q(z | x) = N(mu, sigma^2) over
@@ -139,23 +123,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "likelihood": [StrOptions(set(_LIKELIHOODS)), Likelihood],
+        **_BaseAutoencoder._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -197,234 +167,8 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.verbose = verbose
         self.warm_start = warm_start
 
-    # ------------------------------------------------------------------ fit
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Fit the model to X by maximising the ELBO.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : Ignored
-            Not used, present for API consistency.
-
-        Returns
-        -------
-        self : VAETransformer
-            The fitted estimator.
-        """
-        keep = self.warm_start and hasattr(self, "module_")
-        X = self._check_X(X, reset=not keep)
-        return self._fit(X, n_epochs=self.max_iter, keep=keep, incremental=False)
-
-    @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y=None):
-        """Run one epoch over X, building the model on the first call.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
-        y : Ignored
-            Not used, present for API consistency.
-
-        Returns
-        -------
-        self : VAETransformer
-            The updated estimator.
-        """
-        keep = hasattr(self, "module_")
-        X = self._check_X(X, reset=not keep)
-        return self._fit(X, n_epochs=1, keep=keep, incremental=True)
-
-    def _fit(self, X, *, n_epochs, keep, incremental):
-        if not keep:
-            self._initialize(X.shape[1])
-        seed = self._random_state.randint(np.iinfo(np.int32).max)
-        generator = make_generator(seed, self.device_)
-
-        early_stopping = self.early_stopping and not incremental
-        X_train, X_val = X, None
-        if early_stopping:
-            X_train, X_val = self._split_validation(X)
-        # float32 C-contiguous input is used in place; anything else is copied once.
-        X_train = as_tensor(np.ascontiguousarray(X_train), self.device_, torch.float32)
-        if X_val is not None:
-            X_val = as_tensor(np.ascontiguousarray(X_val), self.device_, torch.float32)
-
-        with tqdm(total=n_epochs, disable=not self.verbose, desc="VAE", unit="epoch") as bar:
-
-            def on_epoch(record):
-                bar.set_postfix(
-                    {k: record[k] for k in ("loss", "val_loss") if record[k] is not None}
-                )
-                bar.update()
-
-            result = train(
-                self.module_,
-                self.likelihood_,
-                self.optimizer_,
-                X_train,
-                n_epochs=n_epochs,
-                batch_size=min(self.batch_size, X_train.shape[0]),
-                generator=generator,
-                beta=self.beta,
-                kl_warmup=self.kl_warmup,
-                first_epoch=self.n_iter_,
-                X_val=X_val,
-                tol=self.tol,
-                n_iter_no_change=self.n_iter_no_change,
-                stop_early=not incremental,
-                on_epoch=on_epoch,
-            )
-
-        self.history_ += result.history
-        self.loss_curve_ += [record["loss"] for record in result.history]
-        self.n_iter_ += len(result.history)
-        if early_stopping:
-            self.validation_scores_ += [-r["val_loss"] for r in result.history]
-            self.best_validation_score_ = max(self.validation_scores_)
-        else:
-            self.best_loss_ = min(self.loss_curve_)
-        if not incremental and not result.converged:
-            warnings.warn(
-                f"VAETransformer: maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-            )
-        return self
-
-    def _initialize(self, n_features):
-        """Build the fitted state from scratch: device, likelihood, module, optimizer."""
-        hidden = tuple(int(h) for h in np.ravel(self.hidden_layer_sizes))
-        if any(h < 1 for h in hidden) or np.ndim(self.hidden_layer_sizes) > 1:
-            raise ValueError(
-                "hidden_layer_sizes must be a flat sequence of positive integers, "
-                f"got {self.hidden_layer_sizes!r}."
-            )
-        self._random_state = check_random_state(self.random_state)
-        self.device_ = resolve_device(self.device)
-        self.likelihood_ = (
-            _LIKELIHOODS[self.likelihood]()
-            if isinstance(self.likelihood, str)
-            else copy.deepcopy(self.likelihood)
-        )
-        with torch.device("meta"):
-            module = VAEModule(
-                n_features,
-                self.n_components,
-                self.likelihood_.n_params(n_features),
-                hidden_layer_sizes=hidden,
-                activation=self.activation,
-            )
-        module = module.to_empty(device="cpu")
-        # Initialise on the CPU so that the same seed gives the same start anywhere.
-        module.reset_parameters(
-            make_generator(self._random_state.randint(np.iinfo(np.int32).max))
-        )
-        self.module_ = module.to(self.device_).eval()
-        self.optimizer_ = torch.optim.Adam(
-            self.module_.parameters(), lr=self.learning_rate_init
-        )
-        self.loss_curve_, self.history_, self.n_iter_ = [], [], 0
-        self.best_loss_ = None
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = None
-
-    def _split_validation(self, X):
-        n_val = int(round(self.validation_fraction * X.shape[0]))
-        if n_val < 1 or n_val >= X.shape[0]:
-            raise ValueError(
-                f"early_stopping with validation_fraction={self.validation_fraction} "
-                f"leaves no validation or no training rows out of {X.shape[0]}; "
-                "provide more rows or change validation_fraction."
-            )
-        perm = self._random_state.permutation(X.shape[0])
-        return X[perm[n_val:]], X[perm[:n_val]]
-
-    # ------------------------------------------------------------ validation
-
-    def _check_X(self, X, *, reset):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
-        likelihood = self.likelihood_ if not reset else self.likelihood
-        if isinstance(likelihood, str):
-            likelihood = _LIKELIHOODS[likelihood]
-        low, high = likelihood.support
-        if X.size and (X.min() < low or X.max() > high):
-            raise ValueError(
-                f"likelihood={self.likelihood!r} needs X in [{low}, {high}], "
-                f"got values in [{X.min():.4g}, {X.max():.4g}]."
-            )
-        return X
-
-    # ------------------------------------------------------------- inference
-
-    def _inference_module(self, dtype):
-        """``module_`` in the given dtype, for inference in the caller's precision.
-
-        Float64 inference keeps results independent of how rows are batched
-        to well below 1e-7; the float32 module is used as is.
-        """
-        if dtype == torch.float32:
-            return self.module_
-        return copy.deepcopy(self.module_).to(dtype)
-
-    def _map_batches(self, fn, *arrays):
-        """Apply ``fn`` to tensor batches of ``arrays`` and stack the NumPy results."""
-        dtype = torch.from_numpy(arrays[0][:0]).dtype
-        module = self._inference_module(dtype)
-        out = []
-        with torch.inference_mode():
-            for start in range(0, max(len(arrays[0]), 1), _INFERENCE_BATCH):
-                batch = [
-                    as_tensor(a[start : start + _INFERENCE_BATCH], self.device_, dtype)
-                    for a in arrays
-                ]
-                out.append(to_numpy(fn(module, *batch)))
-        return np.concatenate(out)
-
-    def transform(self, X):
-        """Encode X as the means of q(z | x).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to encode.
-
-        Returns
-        -------
-        X_new : ndarray of shape (n_samples, n_components)
-            Latent means, in X's floating dtype.
-        """
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        return self._map_batches(lambda m, x: m.encode(x)[0], X)
-
-    def inverse_transform(self, X):
-        """Decode latent points to the mean of p(x | z) in data space.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Latent points, for instance the output of :meth:`transform`.
-
-        Returns
-        -------
-        X_original : ndarray of shape (n_samples, n_features_in_)
-            Decoded data, in the latent points' floating dtype.
-        """
-        check_is_fitted(self)
-        Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        if Z.shape[1] != self.n_components:
-            raise ValueError(
-                f"X has {Z.shape[1]} features, but inverse_transform expects "
-                f"n_components={self.n_components} latent features."
-            )
-        return self._map_batches(
-            lambda m, z: self.likelihood_.mean(m.decode(z)), np.ascontiguousarray(Z)
-        )
+    def _loss_config(self):
+        return {"beta": self.beta, "kl_warmup": self.kl_warmup, "variational": True}
 
     def sample(self, n_samples=1, *, random_state=None):
         """Generate rows by decoding draws from the prior N(0, I).
@@ -443,7 +187,9 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self)
         if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+            raise ValueError(
+                f"n_samples must be a positive integer, got {n_samples!r}."
+            )
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         z = torch.randn(
             (n_samples, self.n_components),
@@ -494,54 +240,3 @@ class VAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         score : float
         """
         return float(np.mean(self.score_samples(X)))
-
-    # --------------------------------------------------------- sklearn glue
-
-    @property
-    def _n_features_out(self):
-        return self.n_components
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        if "module_" in state:
-            module = state["module_"]
-            if self.device_.type != "cpu":
-                module = copy.deepcopy(module).cpu()
-            state["module_"] = module
-            state["optimizer_"] = _to_cpu(self.optimizer_.state_dict())
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "module_" not in state:
-            return
-        try:
-            device = resolve_device(self.device_)
-        except ValueError:
-            warnings.warn(
-                f"VAETransformer was fitted on {self.device_} which is not available; "
-                "it is loaded on the CPU.",
-                UserWarning,
-            )
-            device = torch.device("cpu")
-        self.device_ = device
-        self.module_ = self.module_.to(device)
-        optimizer_state = self.optimizer_
-        self.optimizer_ = torch.optim.Adam(self.module_.parameters())
-        self.optimizer_.load_state_dict(optimizer_state)
-
-
-def _to_cpu(obj):
-    """A copy of a nested state dict with every tensor on the CPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj

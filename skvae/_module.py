@@ -5,6 +5,7 @@ seeding of any random number generator. The estimator builds the module and
 places it.
 """
 
+import itertools
 import math
 
 import torch
@@ -24,7 +25,7 @@ ACTIVATIONS = {
 def _mlp(sizes, activation, device=None, dtype=None):
     """Linear layers of the given sizes, with ``activation`` between them."""
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         if i:
             layers.append(ACTIVATIONS[activation]())
         layers.append(nn.Linear(n_in, n_out, device=device, dtype=dtype))
@@ -89,7 +90,9 @@ class VAEModule(nn.Module):
         """
         for layer in self.modules():
             if isinstance(layer, nn.Linear):
-                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                nn.init.kaiming_uniform_(
+                    layer.weight, a=math.sqrt(5), generator=generator
+                )
                 bound = 1 / math.sqrt(layer.in_features)
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
 

@@ -21,7 +21,7 @@ def kl_to_standard_normal(loc, log_scale):
     )
 
 
-def elbo_terms(module, likelihood, x, *, eps=None, generator=None):
+def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=True):
     """Reconstruction negative log-likelihood and KL term, one value per row.
 
     Parameters
@@ -33,6 +33,9 @@ def elbo_terms(module, likelihood, x, *, eps=None, generator=None):
         Standard normal noise for the reparameterisation; drawn from
         ``generator`` when not given.
     generator : torch.Generator, optional
+    variational : bool, default=True
+        When False, decode the latent mean itself and return a zero KL term:
+        the loss of a deterministic autoencoder with the same likelihood.
 
     Returns
     -------
@@ -41,8 +44,13 @@ def elbo_terms(module, likelihood, x, *, eps=None, generator=None):
         divergence of q(z | x) from the prior; the negative ELBO is their sum.
     """
     loc, log_scale = module.encode(x)
+    if not variational:
+        recon = -likelihood.distribution(module.decode(loc)).log_prob(x)
+        return recon, torch.zeros_like(recon)
     if eps is None:
-        eps = torch.randn(loc.shape, generator=generator, device=loc.device, dtype=loc.dtype)
+        eps = torch.randn(
+            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
+        )
     params = module.decode(module.reparameterize(loc, log_scale, eps))
     recon = -likelihood.distribution(params).log_prob(x)
     return recon, kl_to_standard_normal(loc, log_scale)
@@ -71,18 +79,24 @@ class TrainingResult:
 
 
 def kl_weight(epoch, beta, kl_warmup):
-    """KL weight of a 0-based epoch: rises linearly to ``beta`` over ``kl_warmup`` epochs."""
+    """KL weight of epoch ``epoch`` (0-based), rising to ``beta`` in ``kl_warmup``."""
     if kl_warmup <= 0:
         return beta
     return beta * min(1.0, (epoch + 1) / kl_warmup)
 
 
-def _validation_loss(module, likelihood, X_val, beta, batch_size, generator):
+def _validation_loss(
+    module, likelihood, X_val, beta, batch_size, generator, variational
+):
     total = torch.zeros((), device=X_val.device, dtype=torch.float64)
     with torch.no_grad():
         for start in range(0, X_val.shape[0], batch_size):
             recon, kl = elbo_terms(
-                module, likelihood, X_val[start : start + batch_size], generator=generator
+                module,
+                likelihood,
+                X_val[start : start + batch_size],
+                generator=generator,
+                variational=variational,
             )
             total += (recon + beta * kl).sum(dtype=torch.float64)
     return float(total) / X_val.shape[0]
@@ -99,6 +113,7 @@ def train(
     generator,
     beta=1.0,
     kl_warmup=0,
+    variational=True,
     first_epoch=0,
     X_val=None,
     tol=1e-4,
@@ -124,6 +139,8 @@ def train(
         Weight of the KL term once the warm-up is over.
     kl_warmup : int
         Epochs over which the KL weight rises linearly from 0 to ``beta``.
+    variational : bool
+        False trains a deterministic autoencoder (see :func:`elbo_terms`).
     first_epoch : int
         Number of epochs already run (for the warm-up schedule).
     X_val : torch.Tensor, optional
@@ -151,7 +168,9 @@ def train(
         perm = torch.randperm(n, generator=generator, device=X.device)
         for start in range(0, n, batch_size):
             batch = X[perm[start : start + batch_size]]
-            recon, kl = elbo_terms(module, likelihood, batch, generator=generator)
+            recon, kl = elbo_terms(
+                module, likelihood, batch, generator=generator, variational=variational
+            )
             loss = recon.mean() + weight * kl.mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -169,7 +188,7 @@ def train(
         }
         if X_val is not None:
             record["val_loss"] = _validation_loss(
-                module, likelihood, X_val, beta, batch_size, generator
+                module, likelihood, X_val, beta, batch_size, generator, variational
             )
         result.history.append(record)
         if on_epoch is not None:

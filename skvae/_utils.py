@@ -6,7 +6,13 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
-__all__ = ["resolve_device", "make_generator", "as_tensor", "to_numpy", "row_normal_noise"]
+__all__ = [
+    "resolve_device",
+    "make_generator",
+    "as_tensor",
+    "to_numpy",
+    "row_normal_noise",
+]
 
 
 def resolve_device(device):
@@ -23,7 +29,9 @@ def resolve_device(device):
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"device={device!r} is not a valid torch device: {exc}") from None
+        raise ValueError(
+            f"device={device!r} is not a valid torch device: {exc}"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} was requested but CUDA is not available; "
@@ -43,7 +51,9 @@ def as_tensor(X, device, dtype=None):
     """A tensor view of the array ``X`` (no copy when dtype and device allow it)."""
     with warnings.catch_warnings():
         # Read-only arrays (memmaps, shared buffers) are never written to.
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        warnings.filterwarnings(
+            "ignore", message="The given NumPy array is not writable"
+        )
         tensor = torch.from_numpy(np.asarray(X))
     return tensor.to(device=device, dtype=dtype)
 
