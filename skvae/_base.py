@@ -67,7 +67,7 @@ class _BaseAutoencoder(
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Fit the model to X by maximising the ELBO.
+        """Fit the model to X by minimising its training loss.
 
         Parameters
         ----------
@@ -166,7 +166,15 @@ class _BaseAutoencoder(
                 "reached and the optimization hasn't converged yet.",
                 ConvergenceWarning,
             )
+        self._after_training(X)
         return self
+
+    def _after_training(self, X):
+        """Hook run at the end of every fit and partial_fit, on the data seen.
+
+        Subclasses set attributes learned from the trained model here (for
+        instance the order of the latent dimensions); the base does nothing.
+        """
 
     def _initialize(self, n_features):
         """Build the fitted state afresh: device, likelihood, module, optimizer."""
@@ -190,6 +198,7 @@ class _BaseAutoencoder(
                 self.likelihood_.n_params(n_features),
                 hidden_layer_sizes=hidden,
                 activation=self.activation,
+                n_shared=self.likelihood_.n_shared_params(n_features),
             )
         module = module.to_empty(device="cpu")
         # Initialise on the CPU so that the same seed gives the same start anywhere.

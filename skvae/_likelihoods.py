@@ -46,6 +46,24 @@ class Likelihood:
         """
         raise NotImplementedError
 
+    def n_shared_params(self, n_features):
+        """How many of the trailing parameters are shared by all rows.
+
+        These are learned once (for instance a scale per feature) instead of
+        being computed from z by the decoder; they come last in ``params``.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of data features.
+
+        Returns
+        -------
+        n_shared : int
+            0 unless overridden.
+        """
+        return 0
+
     def distribution(self, params):
         """Distribution over rows of data given raw decoder outputs.
 
@@ -93,8 +111,9 @@ class Likelihood:
 class GaussianLikelihood(Likelihood):
     """Diagonal Gaussian p(x | z) with a learned per-feature scale.
 
-    The decoder outputs a mean and a scale for every feature; the scale is
-    ``min_scale + softplus(raw)``, so it never falls below ``min_scale`` and a
+    The decoder outputs the mean of every feature; each feature also has one
+    learned standard deviation, shared by all rows, equal to
+    ``min_scale + softplus(raw)``: it never falls below ``min_scale``, so a
     constant feature still has a finite likelihood.
 
     Parameters
@@ -118,6 +137,9 @@ class GaussianLikelihood(Likelihood):
 
     def n_params(self, n_features):
         return 2 * n_features
+
+    def n_shared_params(self, n_features):
+        return n_features
 
     def distribution(self, params):
         loc, raw_scale = params.chunk(2, dim=-1)

@@ -47,6 +47,10 @@ class VAEModule(nn.Module):
         Sizes of the encoder's hidden layers; the decoder mirrors them.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Nonlinearity between layers.
+    n_shared : int, default=0
+        How many of the ``n_outputs`` (the last ones) are free parameters
+        shared by all rows (``likelihood.n_shared_params(n_features)``)
+        rather than outputs of the decoder network.
     device, dtype : optional
         Where and how to allocate the parameters, as for ``nn.Linear``.
 
@@ -67,6 +71,7 @@ class VAEModule(nn.Module):
         n_outputs,
         hidden_layer_sizes=(256, 128),
         activation="relu",
+        n_shared=0,
         device=None,
         dtype=None,
     ):
@@ -77,7 +82,17 @@ class VAEModule(nn.Module):
             (n_features, *hidden, 2 * n_components), activation, device, dtype
         )
         self.decoder = _mlp(
-            (n_components, *hidden[::-1], n_outputs), activation, device, dtype
+            (n_components, *hidden[::-1], n_outputs - n_shared),
+            activation,
+            device,
+            dtype,
+        )
+        # Likelihood parameters that do not depend on z (say, a per-feature
+        # scale) are learned once and appended to every decoder output.
+        self.shared = (
+            nn.Parameter(torch.zeros(n_shared, device=device, dtype=dtype))
+            if n_shared
+            else None
         )
 
     def reset_parameters(self, generator=None):
@@ -95,6 +110,8 @@ class VAEModule(nn.Module):
                 )
                 bound = 1 / math.sqrt(layer.in_features)
                 nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+        if self.shared is not None:
+            nn.init.zeros_(self.shared)
 
     def encode(self, x):
         """Parameters of q(z | x): the mean and the log standard deviation."""
@@ -103,7 +120,54 @@ class VAEModule(nn.Module):
 
     def decode(self, z):
         """Raw likelihood parameters of p(x | z)."""
-        return self.decoder(z)
+        params = self.decoder(z)
+        if self.shared is None:
+            return params
+        shared = self.shared.expand(*params.shape[:-1], -1)
+        return torch.cat([params, shared], dim=-1)
+
+    @torch.no_grad()
+    def permute_components(self, order, optimizer=None):
+        """Reorder the latent dimensions in place; the model stays the same.
+
+        Latent dimension ``order[j]`` becomes dimension ``j``: the rows of the
+        encoder's last layer that output its mean and its log-scale, and the
+        column of the decoder's first layer that reads it, move together.
+        The prior N(0, I) is symmetric under any permutation, so the ELBO,
+        the decodings and the likelihood are unchanged; only the order of
+        the columns of ``encode`` changes.
+
+        Parameters
+        ----------
+        order : sequence of int or torch.Tensor of shape (n_components,)
+            A permutation of ``range(n_components)``.
+        optimizer : torch.optim.Optimizer, optional
+            Optimizer over this module's parameters. Its per-element state
+            (for Adam, the first and second moment estimates) is permuted
+            along with the parameters, so that training continues exactly as
+            it would have without the permutation.
+        """
+        d = self.n_components
+        order = torch.as_tensor(order, dtype=torch.long).flatten()
+        if sorted(order.tolist()) != list(range(d)):
+            raise ValueError(
+                f"order must be a permutation of range({d}), got {order.tolist()}."
+            )
+        last, first = self.encoder[-1], self.decoder[0]
+        rows = torch.cat([order, order + d]).to(last.weight.device)
+        cols = order.to(first.weight.device)
+        moves = [(last.weight, 0, rows), (last.bias, 0, rows), (first.weight, 1, cols)]
+        for param, dim, index in moves:
+            tensors = [param]
+            if optimizer is not None:
+                state = optimizer.state.get(param, {})
+                tensors += [
+                    value
+                    for value in state.values()
+                    if torch.is_tensor(value) and value.shape == param.shape
+                ]
+            for tensor in tensors:
+                tensor.copy_(tensor.index_select(dim, index))
 
     @staticmethod
     def reparameterize(loc, log_scale, eps):
