@@ -254,7 +254,7 @@ class _BaseAutoencoder(
 
     def _map_batches(self, fn, *arrays):
         """Apply ``fn`` to tensor batches of ``arrays`` and stack the NumPy results."""
-        dtype = torch.from_numpy(arrays[0][:0]).dtype
+        dtype = torch.float64 if arrays[0].dtype == np.float64 else torch.float32
         module = self._inference_module(dtype)
         out = []
         with torch.inference_mode():
@@ -319,7 +319,7 @@ class _BaseAutoencoder(
         return tags
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: never alter self
         if "module_" in state:
             module = state["module_"]
             if self.device_.type != "cpu":
