@@ -11,7 +11,13 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["kl_to_standard_normal", "elbo_terms", "train", "TrainingResult"]
+__all__ = [
+    "kl_to_standard_normal",
+    "elbo_terms",
+    "log_importance_weights",
+    "train",
+    "TrainingResult",
+]
 
 
 def kl_to_standard_normal(loc, log_scale):
@@ -54,6 +60,37 @@ def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=T
     params = module.decode(module.reparameterize(loc, log_scale, eps))
     recon = -likelihood.distribution(params).log_prob(x)
     return recon, kl_to_standard_normal(loc, log_scale)
+
+
+def log_importance_weights(module, likelihood, x, eps):
+    """Log importance weights ``log p(x, z) - log q(z | x)`` of latent draws.
+
+    Averaging ``exp`` of these over k draws gives an unbiased estimate of
+    p(x); the log of that average is the importance-weighted bound of Burda
+    et al. (2016), which equals the ELBO in expectation for k = 1 and rises
+    towards log p(x) as k grows.
+
+    Parameters
+    ----------
+    module : VAEModule
+    likelihood : Likelihood
+    x : torch.Tensor of shape (n_rows, n_features)
+    eps : torch.Tensor of shape (n_rows, n_draws, n_components)
+        Standard normal noise; draw ``j`` of row ``i`` is
+        ``z = loc_i + exp(log_scale_i) * eps[i, j]``.
+
+    Returns
+    -------
+    log_w : torch.Tensor of shape (n_rows, n_draws)
+    """
+    loc, log_scale = module.encode(x)
+    z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
+    params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
+    log_px = likelihood.distribution(params).log_prob(x.unsqueeze(1))
+    # log N(z; 0, I) - log N(z; loc, scale^2) = (|eps|^2 - |z|^2) / 2 + sum
+    # log_scale: the 2 pi terms cancel.
+    log_ratio = 0.5 * (eps.square() - z.square()).sum(-1)
+    return log_px + log_ratio + log_scale.sum(-1, keepdim=True)
 
 
 @dataclass

@@ -76,7 +76,7 @@ def _splitmix64(x):
     return x ^ (x >> np.uint64(31))
 
 
-def row_normal_noise(X, shape, salt=0):
+def row_normal_noise(X, shape, salt=0, offset=0):
     """Standard normal noise that depends on each row's values alone.
 
     Row ``i`` of the result is a deterministic function of ``X[i]`` (its values
@@ -92,6 +92,11 @@ def row_normal_noise(X, shape, salt=0):
         Shape of the noise for one row.
     salt : int
         Mixed into every row's seed, to get another independent stream.
+    offset : int, default=0
+        Position in the row's stream of the first value returned. Each row
+        has one endless stream of values; a call returns the next
+        ``prod(shape)`` of them from ``offset`` on, so long runs of draws can
+        be generated in chunks with the same result as all at once.
 
     Returns
     -------
@@ -104,7 +109,7 @@ def row_normal_noise(X, shape, salt=0):
     with np.errstate(over="ignore"):
         seeds = _splitmix64(_splitmix64(words ^ keys).sum(axis=1, dtype=np.uint64))
     n_draws = int(np.prod(shape))
-    counters = np.arange(1, n_draws + 1, dtype=np.uint64) * _GOLDEN
+    counters = np.arange(offset + 1, offset + n_draws + 1, dtype=np.uint64) * _GOLDEN
     bits = _splitmix64(seeds[:, None] ^ counters)
     uniform = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
     return ndtri(uniform).reshape(X.shape[0], *shape)
