@@ -1,5 +1,6 @@
 """VAETransformer: the scikit-learn face of the variational autoencoder."""
 
+import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -7,10 +8,17 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from ._base import _BaseAutoencoder
-from ._training import elbo_terms
-from ._utils import make_generator, row_normal_noise
+from ._training import elbo_terms, kl_to_standard_normal, log_importance_weights
+from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
+
+# Latent dimensions whose mean KL exceeds this many nats count as active.
+_ACTIVE_KL = 0.01
+# Activations per layer in one forward pass of the importance-weighted bound
+# (32 MiB in float64): bounds memory whatever the number of draws.
+_IWAE_VALUES = 2**22
 
 
 class VAETransformer(_BaseAutoencoder):
@@ -22,8 +30,13 @@ class VAETransformer(_BaseAutoencoder):
     (ELBO), ``E_q[log p(x | z)] - beta * KL(q(z | x) || N(0, I))``, with the
     reparameterisation z = mu + sigma * eps and Adam on shuffled mini-batches.
     ``transform`` returns the latent means, ``inverse_transform`` decodes,
-    ``sample`` generates new rows and ``score`` is the held-out ELBO, so the
-    estimator can be tuned with ``GridSearchCV`` without labels.
+    ``sample`` generates new rows or variations of given ones,
+    ``interpolate`` decodes paths between encodings, and ``score`` is the
+    held-out ELBO (or, with ``n_importance``, a tighter bound on the
+    log-likelihood), so the estimator can be tuned with ``GridSearchCV``
+    without labels. As PCA orders its components by explained variance, the
+    latent dimensions are ordered by their KL divergence from the prior, the
+    information they carry: the first columns of ``transform`` matter most.
 
     Parameters
     ----------
@@ -96,17 +109,30 @@ class VAETransformer(_BaseAutoencoder):
         Validation ELBO (minus the loss) per epoch, with early stopping.
     best_validation_score_ : float or None
         Best validation ELBO, with early stopping.
+    kl_per_component_ : ndarray of shape (n_components,)
+        Mean KL divergence of q(z | x) from the prior along each latent
+        dimension, in nats, on the data of the last ``fit`` or
+        ``partial_fit``. The latent dimensions (the columns of
+        ``transform``) are reordered after training so that it decreases.
+    n_active_components_ : int
+        Number of latent dimensions with ``kl_per_component_`` above 0.01
+        nats; the others have collapsed to the prior and carry no
+        information about x.
 
     See Also
     --------
     sklearn.decomposition.PCA : Linear dimensionality reduction.
     sklearn.decomposition.FactorAnalysis : Linear Gaussian latent model.
     sklearn.neural_network.BernoulliRBM : Another neural generative model.
+    AutoencoderTransformer : The deterministic autoencoder, for comparison.
 
     References
     ----------
     Kingma, D. P. and Welling, M. (2014). Auto-Encoding Variational Bayes.
     International Conference on Learning Representations.
+
+    Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance Weighted
+    Autoencoders. International Conference on Learning Representations.
 
     Examples
     --------
@@ -120,6 +146,8 @@ class VAETransformer(_BaseAutoencoder):
     (3, 64)
     >>> vae.sample(5, random_state=0).shape
     (5, 64)
+    >>> vae.kl_per_component_.shape
+    (2,)
     """
 
     _parameter_constraints: dict = {
@@ -170,53 +198,217 @@ class VAETransformer(_BaseAutoencoder):
     def _loss_config(self):
         return {"beta": self.beta, "kl_warmup": self.kl_warmup, "variational": True}
 
-    def sample(self, n_samples=1, *, random_state=None):
-        """Generate rows by decoding draws from the prior N(0, I).
+    def _after_training(self, X):
+        """Order the latent dimensions by their mean KL on X, largest first.
+
+        The prior N(0, I) is invariant under permutations of the latent axes,
+        so permuting the encoder's output rows and the decoder's input columns
+        (and Adam's moment estimates with them) changes nothing but the order
+        of the columns of ``transform``; continued training behaves as it
+        would have without the permutation.
+        """
+
+        def kl_per_dimension(module, x):
+            loc, log_scale = module.encode(x)
+            return kl_to_standard_normal(loc.unsqueeze(-1), log_scale.unsqueeze(-1))
+
+        kl = self._map_batches(kl_per_dimension, X).mean(axis=0, dtype=np.float64)
+        order = np.argsort(-kl, kind="stable")
+        self.module_.permute_components(torch.from_numpy(order), self.optimizer_)
+        self.kl_per_component_ = kl[order]
+        self.n_active_components_ = int(np.sum(kl > _ACTIVE_KL))
+
+    def encode(self, X):
+        """Mean and standard deviation of q(z | x) for each row of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples, n_components)
+            Means of q(z | x), the same as :meth:`transform`, in X's dtype.
+        std : ndarray of shape (n_samples, n_components)
+            Standard deviations of q(z | x), in X's dtype.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvae import VAETransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0)
+        >>> mean, std = vae.fit(X / 16).encode(X[:5] / 16)
+        >>> mean.shape, std.shape
+        ((5, 2), (5, 2))
+        """
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+
+        def loc_and_scale(module, x):
+            loc, log_scale = module.encode(x)
+            return torch.cat([loc, torch.exp(log_scale)], dim=-1)
+
+        out = self._map_batches(loc_and_scale, X)
+        d = self.n_components
+        return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
+
+    def sample(self, n_samples=1, *, X=None, random_state=None):
+        """Generate rows from the prior, or variations of the rows of X.
+
+        Without ``X``, latents are drawn from the prior N(0, I) and decoded:
+        new rows like the training data. With ``X``, ``n_samples`` latents
+        are drawn from q(z | x) around each row of X and decoded: variations
+        of given examples.
 
         Parameters
         ----------
         n_samples : int, default=1
-            Number of rows to generate.
+            Number of rows to generate, or per row of X when X is given.
+        X : array-like of shape (n_rows, n_features), default=None
+            Rows to generate variations of.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws; the same seed gives the same rows.
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_)
-            Decoder means of the generated rows, float64.
+        X_new : ndarray of shape (n_samples, n_features_in_) or \
+                (n_rows * n_samples, n_features_in_)
+            Decoder means of the generated rows: float64 without X, X's dtype
+            with it. With X, the ``n_samples`` rows generated from ``X[i]``
+            are rows ``i * n_samples`` to ``(i + 1) * n_samples - 1``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvae import VAETransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0)
+        >>> vae.fit(X / 16).sample(5, random_state=0).shape
+        (5, 64)
+        >>> vae.sample(4, X=X[:3] / 16, random_state=0).shape
+        (12, 64)
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(
-                f"n_samples must be a positive integer, got {n_samples!r}."
-            )
+        _check_count(n_samples, "n_samples")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
-        z = torch.randn(
-            (n_samples, self.n_components),
-            generator=make_generator(seed),
-            dtype=torch.float64,
-        )
-        return self.inverse_transform(z.numpy())
+        generator = make_generator(seed)
+        d = self.n_components
+        if X is None:
+            z = torch.randn((n_samples, d), generator=generator, dtype=torch.float64)
+            return self.inverse_transform(z.numpy())
+        mean, std = self.encode(X)
+        eps = torch.randn(
+            (mean.shape[0], n_samples, d), generator=generator, dtype=torch.float64
+        ).numpy()
+        z = mean[:, None, :] + std[:, None, :] * eps.astype(mean.dtype)
+        return self.inverse_transform(z.reshape(-1, d))
 
-    def score_samples(self, X):
-        """Evidence lower bound of each row, in nats.
+    def interpolate(self, X_start, X_end, n_steps=10, *, method="linear"):
+        """Decode paths in latent space between the encodings of paired rows.
 
-        The reconstruction term is estimated with one latent draw per row whose
-        noise is derived from the row's values, so the result is deterministic
-        and does not depend on which other rows are in X; the KL term is exact.
+        Row ``i`` of ``X_start`` and row ``i`` of ``X_end`` are encoded to the
+        means of q(z | x); ``n_steps`` evenly spaced points on the path
+        between the two means, both ends included, are decoded.
+
+        Parameters
+        ----------
+        X_start : array-like of shape (n_pairs, n_features)
+            Rows the paths start from.
+        X_end : array-like of shape (n_pairs, n_features)
+            Rows the paths end at.
+        n_steps : int, default=10
+            Number of points on each path, at least 2.
+        method : {"linear", "spherical"}, default="linear"
+            ``"linear"`` follows the straight line. ``"spherical"`` (slerp)
+            turns the direction along the great circle at a constant angular
+            speed while the norm changes linearly; under a Gaussian prior it
+            avoids the low-norm region near the origin that a straight line
+            between two distant points crosses.
+
+        Returns
+        -------
+        paths : ndarray of shape (n_pairs, n_steps, n_features_in_)
+            Decoder means along each path, in the inputs' dtype;
+            ``paths[:, 0]`` and ``paths[:, -1]`` are the decodings of the
+            latent means of ``X_start`` and ``X_end``.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvae import VAETransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0)
+        >>> vae.fit(X / 16).interpolate(X[:3] / 16, X[3:6] / 16, n_steps=7).shape
+        (3, 7, 64)
+        """
+        check_is_fitted(self)
+        _check_count(n_steps, "n_steps", minimum=2)
+        if not (isinstance(method, str) and method in _PATHS):
+            raise ValueError(f"method must be one of {sorted(_PATHS)}, got {method!r}.")
+        X_start = self._check_X(X_start, reset=False)
+        X_end = self._check_X(X_end, reset=False)
+        if X_start.shape[0] != X_end.shape[0]:
+            raise ValueError(
+                "X_start and X_end must have the same number of rows (one path "
+                f"per pair), got {X_start.shape[0]} and {X_end.shape[0]}."
+            )
+        dtype = np.result_type(X_start, X_end)
+        start = self.transform(X_start.astype(dtype, copy=False))
+        end = self.transform(X_end.astype(dtype, copy=False))
+        t = np.linspace(0.0, 1.0, n_steps, dtype=dtype)
+        path = _PATHS[method](start[:, None, :], end[:, None, :], t[:, None])
+        path[:, 0], path[:, -1] = start, end
+        decoded = self.inverse_transform(path.reshape(-1, self.n_components))
+        return decoded.reshape(len(start), n_steps, -1)
+
+    def score_samples(self, X, *, n_importance=1):
+        """Lower bound on log p(x) for each row, in nats.
+
+        With ``n_importance=1`` this is the evidence lower bound (ELBO): the
+        reconstruction term is estimated with one latent draw, the KL term is
+        exact. With k > 1 it is the importance-weighted bound of Burda et al.
+        (2016), ``log (1/k) sum_j p(x, z_j) / q(z_j | x)`` with z_j drawn
+        from q(z | x), which rises towards log p(x) as k grows; k in the
+        thousands gives the usual estimate of the test log-likelihood.
+
+        The noise of every draw is derived from the row's values, so the
+        result is deterministic and does not depend on which other rows are
+        in X. Draws are processed in chunks, so memory stays bounded for any
+        k; the k draws of a row are the first k of one stream, so a larger k
+        reuses the draws of a smaller one.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Data to score.
+        n_importance : int, default=1
+            Number of importance samples k per row.
 
         Returns
         -------
-        elbo : ndarray of shape (n_samples,)
-            ELBO of each row, a lower bound on log p(x).
+        log_likelihood_bound : ndarray of shape (n_samples,)
+            The bound for each row, in X's dtype.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvae import VAETransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0)
+        >>> vae.fit(X / 16).score_samples(X[:5] / 16).shape
+        (5,)
+        >>> vae.score_samples(X[:5] / 16, n_importance=100).shape
+        (5,)
         """
         check_is_fitted(self)
+        _check_count(n_importance, "n_importance")
         X = self._check_X(X, reset=False)
+        if n_importance > 1:
+            return self._map_batches(
+                lambda module, x: self._iwae_bound(module, x, n_importance), X
+            )
         eps = row_normal_noise(X, (self.n_components,)).astype(X.dtype)
 
         def elbo(module, x, e):
@@ -225,8 +417,38 @@ class VAETransformer(_BaseAutoencoder):
 
         return self._map_batches(elbo, X, eps)
 
-    def score(self, X, y=None):
-        """Mean ELBO of the rows of X, in nats: higher is better.
+    def _iwae_bound(self, module, x, k):
+        """Importance-weighted bound of the rows of ``x`` with k draws each.
+
+        Blocks of rows x draws are decoded at once, no more than
+        ``_IWAE_VALUES`` activations per layer; a running log-sum-exp
+        accumulates the blocks of draws.
+        """
+        d = self.n_components
+        hidden = [m.out_features for m in module.modules() if isinstance(m, nn.Linear)]
+        width = max(self.likelihood_.n_params(x.shape[1]), x.shape[1], *hidden)
+        per_pass = max(1, _IWAE_VALUES // width)
+        n_draws = min(k, per_pass)
+        n_rows = max(1, per_pass // n_draws)
+        x_host = to_numpy(x)
+        bounds = []
+        for r in range(0, x.shape[0], n_rows):
+            rows, rows_host = x[r : r + n_rows], x_host[r : r + n_rows]
+            total = torch.full(
+                (rows.shape[0],), -math.inf, dtype=x.dtype, device=x.device
+            )
+            for j in range(0, k, n_draws):
+                # Draws j .. j + c - 1 of each row's noise stream.
+                c = min(n_draws, k - j)
+                eps = row_normal_noise(rows_host, (c, d), offset=j * d)
+                eps = as_tensor(eps, x.device, x.dtype)
+                log_w = log_importance_weights(module, self.likelihood_, rows, eps)
+                total = torch.logaddexp(total, torch.logsumexp(log_w, dim=1))
+            bounds.append(total - math.log(k))
+        return torch.cat(bounds)
+
+    def score(self, X, y=None, *, n_importance=1):
+        """Mean lower bound on log p(x) over the rows of X: higher is better.
 
         Parameters
         ----------
@@ -234,9 +456,58 @@ class VAETransformer(_BaseAutoencoder):
             Data to score.
         y : Ignored
             Not used, present for API consistency.
+        n_importance : int, default=1
+            Number of importance samples per row; 1 gives the mean ELBO, more
+            give the tighter bound of :meth:`score_samples`.
 
         Returns
         -------
         score : float
+            Mean of :meth:`score_samples`, in nats per row.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import load_digits
+        >>> from skvae import VAETransformer
+        >>> X, _ = load_digits(return_X_y=True)
+        >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0)
+        >>> score = vae.fit(X / 16).score(X / 16, n_importance=10)
+        >>> type(score)
+        <class 'float'>
         """
-        return float(np.mean(self.score_samples(X)))
+        return float(np.mean(self.score_samples(X, n_importance=n_importance)))
+
+
+def _check_count(value, name, minimum=1):
+    """Raise a ValueError unless ``value`` is an integer of at least ``minimum``."""
+    if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(
+            f"{name} must be an integer of at least {minimum}, got {value!r}."
+        )
+
+
+def _linear_path(start, end, t):
+    """Points ``(1 - t) * start + t * end``, broadcast over t."""
+    return (1 - t) * start + t * end
+
+
+def _spherical_path(start, end, t):
+    """Slerp of the directions with a linear change of norm, broadcast over t.
+
+    Where a direction is undefined (a zero vector) or the two directions are
+    (anti)parallel, the great circle is not unique and the straight line is
+    used instead.
+    """
+    norm_start = np.linalg.norm(start, axis=-1, keepdims=True)
+    norm_end = np.linalg.norm(end, axis=-1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        u, v = start / norm_start, end / norm_end
+        omega = np.arccos(np.clip(np.sum(u * v, axis=-1, keepdims=True), -1, 1))
+        sin = np.sin(omega)
+        direction = (np.sin((1 - t) * omega) * u + np.sin(t * omega) * v) / sin
+        path = ((1 - t) * norm_start + t * norm_end) * direction
+    degenerate = (sin < 1e-6) | (norm_start == 0) | (norm_end == 0)
+    return np.where(degenerate, _linear_path(start, end, t), path)
+
+
+_PATHS = {"linear": _linear_path, "spherical": _spherical_path}
