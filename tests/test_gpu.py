@@ -1,0 +1,69 @@
+"""GPU behaviour; skipped on machines without CUDA."""
+
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+from skvae import VAETransformer
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.fixture(scope="module")
+def X():
+    return load_digits().data[:500] / 16.0
+
+
+def test_auto_device_picks_cuda_and_returns_numpy(X):
+    vae = VAETransformer(2, hidden_layer_sizes=(32,), max_iter=3, random_state=0)
+    Z = vae.fit(X).transform(X)
+    assert vae.device_.type == "cuda"
+    assert next(vae.module_.parameters()).is_cuda
+    assert isinstance(Z, np.ndarray) and Z.dtype == np.float64
+    assert vae.sample(4, random_state=0).shape == (4, 64)
+    assert np.isfinite(vae.score_samples(X)).all()
+
+
+def test_cuda_and_cpu_start_from_the_same_weights(X):
+    kwargs = dict(hidden_layer_sizes=(32,), max_iter=1, random_state=0)
+    gpu = VAETransformer(2, device="cuda", **kwargs)
+    cpu = VAETransformer(2, device="cpu", **kwargs)
+    gpu._initialize(64)
+    cpu._initialize(64)
+    for a, b in zip(gpu.module_.parameters(), cpu.module_.parameters(), strict=True):
+        torch.testing.assert_close(a.cpu(), b)
+
+
+def test_gpu_pickle_loads_on_a_machine_without_cuda(tmp_path, X):
+    vae = VAETransformer(2, hidden_layer_sizes=(32,), max_iter=3, random_state=0)
+    vae.fit(X)
+    path = tmp_path / "vae.pkl"
+    path.write_bytes(pickle.dumps(vae))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Z.npy", vae.transform(X))
+    script = textwrap.dedent(
+        f"""
+        import pickle, warnings
+        import numpy as np, torch
+        assert not torch.cuda.is_available()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            vae = pickle.loads(open({str(path)!r}, "rb").read())
+        assert any("not available" in str(w.message) for w in caught)
+        assert vae.device_.type == "cpu"
+        X = np.load({str(tmp_path / "X.npy")!r})
+        np.testing.assert_allclose(
+            vae.transform(X), np.load({str(tmp_path / "Z.npy")!r}), atol=1e-5
+        )
+        vae.partial_fit(X)
+        """
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", script], env=env, check=True)
