@@ -2,11 +2,14 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import VAETransformer
+from skvae import AutoencoderTransformer, VAETransformer
 
 
 @parametrize_with_checks(
-    [VAETransformer(hidden_layer_sizes=(8,), max_iter=2, random_state=0, device="cpu")],
+    [
+        Estimator(hidden_layer_sizes=(8,), max_iter=2, random_state=0, device="cpu")
+        for Estimator in (VAETransformer, AutoencoderTransformer)
+    ],
     expected_failed_checks=lambda est: {},
 )
 def test_sklearn_compatible(estimator, check):
