@@ -9,6 +9,7 @@ Subclasses declare their constructor and say how they are trained through
 
 import copy
 import warnings
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -250,7 +251,7 @@ class _BaseAutoencoder(
         """
         if dtype == torch.float32:
             return self.module_
-        return copy.deepcopy(self.module_).to(dtype)
+        return _converted(self.module_, dtype)
 
     def _map_batches(self, fn, *arrays):
         """Apply ``fn`` to tensor batches of ``arrays`` and stack the NumPy results."""
@@ -346,6 +347,26 @@ class _BaseAutoencoder(
         optimizer_state = self.optimizer_
         self.optimizer_ = torch.optim.Adam(self.module_.parameters())
         self.optimizer_.load_state_dict(optimizer_state)
+
+
+# Converted copies of fitted modules, so that float64 inference does not copy
+# the weights on every call. Keyed weakly by the module (the estimator's
+# __dict__ stays untouched) and refreshed when any parameter changes.
+_CONVERTED = weakref.WeakKeyDictionary()
+
+
+def _converted(module, dtype):
+    """A copy of ``module`` in ``dtype``, cached until its parameters change."""
+    cached = _CONVERTED.get(module, {}).get(dtype)
+    if cached is not None:
+        params, version, converted = cached
+        if version == [(p.data_ptr(), p._version) for p in params]:
+            return converted
+    params = list(module.parameters())
+    version = [(p.data_ptr(), p._version) for p in params]
+    converted = copy.deepcopy(module).to(dtype)
+    _CONVERTED.setdefault(module, {})[dtype] = (params, version, converted)
+    return converted
 
 
 def _to_cpu(obj):

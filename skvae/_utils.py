@@ -49,12 +49,16 @@ def make_generator(seed, device="cpu"):
 
 def as_tensor(X, device, dtype=None):
     """A tensor view of the array ``X`` (no copy when dtype and device allow it)."""
-    with warnings.catch_warnings():
-        # Read-only arrays (memmaps, shared buffers) are never written to.
-        warnings.filterwarnings(
-            "ignore", message="The given NumPy array is not writable"
-        )
-        tensor = torch.from_numpy(np.asarray(X))
+    X = np.asarray(X)
+    if any(stride < 0 for stride in X.strides):  # e.g. X[::-1]; torch refuses
+        X = np.ascontiguousarray(X)
+    if X.flags.writeable:
+        tensor = torch.from_numpy(X)
+    else:
+        with warnings.catch_warnings():
+            # Read-only arrays (memmaps, shared buffers) are never written to.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not")
+            tensor = torch.from_numpy(X)
     return tensor.to(device=device, dtype=dtype)
 
 
