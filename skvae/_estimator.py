@@ -17,8 +17,8 @@ from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
 # Latent dimensions whose mean KL exceeds this many nats count as active.
 _ACTIVE_KL = 0.01
 # Activations per layer in one forward pass of the importance-weighted bound
-# (32 MiB in float64): bounds memory whatever the number of draws.
-_IWAE_VALUES = 2**22
+# (8 MiB in float64): bounds memory whatever the number of draws.
+_IWAE_VALUES = 2**20
 
 
 class VAETransformer(_BaseAutoencoder):
