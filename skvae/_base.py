@@ -107,6 +107,11 @@ class _BaseAutoencoder(
         return self._fit(X, n_epochs=1, keep=keep, incremental=True)
 
     def _fit(self, X, *, n_epochs, keep, incremental):
+        if X.dtype == np.float64 and max(X.max(), -X.min()) > np.finfo(np.float32).max:
+            raise ValueError(
+                "X has values beyond the float32 range (about 3.4e38) in which "
+                "the model is trained; scale X first (e.g. with StandardScaler)."
+            )
         if not keep:
             self._initialize(X.shape[1])
         seed = self._random_state.randint(np.iinfo(np.int32).max)
@@ -156,12 +161,40 @@ class _BaseAutoencoder(
         self.history_ += result.history
         self.loss_curve_ += [record["loss"] for record in result.history]
         self.n_iter_ += len(result.history)
+        name = type(self).__name__
+        if result.diverged_epoch is not None and not self.loss_curve_:
+            # Nothing usable was learned: leave no half-fitted estimator behind.
+            _discard_fitted_state(self)
+            raise ValueError(
+                f"{name}: the training loss was not finite in epoch "
+                f"{result.diverged_epoch} and no epoch before had a finite loss, so "
+                "the estimator is left unfitted. Use a smaller learning_rate_init "
+                f"(now {self.learning_rate_init:g}) or scale X (e.g. with "
+                "StandardScaler)."
+            )
         if early_stopping:
             self.validation_scores_ += [-r["val_loss"] for r in result.history]
-            self.best_validation_score_ = max(self.validation_scores_)
-        else:
+            if self.validation_scores_:
+                self.best_validation_score_ = max(self.validation_scores_)
+        elif self.loss_curve_:
             self.best_loss_ = min(self.loss_curve_)
-        if not incremental and not result.converged:
+        if result.diverged_epoch is not None:
+            warnings.warn(
+                f"{name}: the training loss became non-finite in epoch "
+                f"{result.diverged_epoch}; training stopped and the weights of the "
+                "last epoch with a finite loss were restored (the best validation "
+                "epoch's with early_stopping). A smaller learning_rate_init (now "
+                f"{self.learning_rate_init:g}) may help.",
+                ConvergenceWarning,
+            )
+        elif result.interrupted:
+            warnings.warn(
+                f"{name}: training interrupted (KeyboardInterrupt) after "
+                f"{self.n_iter_} epochs; the weights of the last completed epoch "
+                "were kept (the best validation epoch's with early_stopping).",
+                UserWarning,
+            )
+        elif not incremental and not result.converged:
             warnings.warn(
                 f"{type(self).__name__}: maximum iterations ({self.max_iter}) "
                 "reached and the optimization hasn't converged yet.",
@@ -347,6 +380,14 @@ class _BaseAutoencoder(
         optimizer_state = self.optimizer_
         self.optimizer_ = torch.optim.Adam(self.module_.parameters())
         self.optimizer_.load_state_dict(optimizer_state)
+
+
+def _discard_fitted_state(estimator):
+    """Delete everything ``fit`` set, so that the estimator is unfitted again."""
+    for name in list(vars(estimator)):
+        fitted = name.endswith("_") and not name.startswith("__")
+        if fitted or name == "_random_state":
+            delattr(estimator, name)
 
 
 # Converted copies of fitted modules, so that float64 inference does not copy

