@@ -4,6 +4,7 @@ from ._autoencoder import AutoencoderTransformer
 from ._estimator import VAETransformer
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import VAEModule
+from ._persistence import load
 
 __version__ = "0.1.0"
 
@@ -14,5 +15,6 @@ __all__ = [
     "Likelihood",
     "GaussianLikelihood",
     "BernoulliLikelihood",
+    "load",
     "__version__",
 ]

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import ACTIVATIONS, VAEModule
+from ._persistence import save as _save
 from ._training import train
 from ._utils import as_tensor, make_generator, resolve_device, to_numpy
 
@@ -340,6 +341,51 @@ class _BaseAutoencoder(
         return self._map_batches(
             lambda m, z: self.likelihood_.mean(m.decode(z)), np.ascontiguousarray(Z)
         )
+
+    # ---------------------------------------------------------- persistence
+
+    def save(self, path):
+        """Save the estimator to one file that :func:`skvae.load` reads without pickle.
+
+        The file is a safetensors file: the weights and the optimizer's state as
+        tensors (on the CPU whatever the device), the parameters, fitted
+        attributes and library versions as JSON metadata. Loading it runs no
+        code, unlike pickle or joblib; see :func:`skvae.load`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            File to write; replaced if it exists, never left half-written.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        TypeError
+            If an attribute holds a value the format cannot store (the message
+            names it), for instance a custom likelihood class.
+        ValueError
+            If the parameters were changed after ``fit`` so that they no longer
+            describe the fitted module.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> import skvae
+        >>> X = np.random.RandomState(0).normal(size=(50, 4))
+        >>> vae = skvae.VAETransformer(hidden_layer_sizes=(8,), max_iter=2,
+        ...                            device="cpu", random_state=0).fit(X)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     path = os.path.join(tmp, "vae.safetensors")
+        ...     vae.save(path)
+        ...     loaded = skvae.load(path)
+        >>> np.array_equal(loaded.transform(X), vae.transform(X))
+        True
+        """
+        _save(self, path)
 
     # --------------------------------------------------------- sklearn glue
 
