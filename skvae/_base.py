@@ -264,6 +264,8 @@ class _BaseAutoencoder(
 
     def _check_X(self, X, *, reset):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        if not X.dtype.isnative:  # DataFrames keep big-endian columns as they are
+            X = X.astype(X.dtype.newbyteorder("="))
         likelihood = self.likelihood_ if not reset else self.likelihood
         if isinstance(likelihood, str):
             likelihood = LIKELIHOODS[likelihood]

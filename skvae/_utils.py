@@ -50,8 +50,10 @@ def make_generator(seed, device="cpu"):
 def as_tensor(X, device, dtype=None):
     """A tensor view of the array ``X`` (no copy when dtype and device allow it)."""
     X = np.asarray(X)
-    if any(stride < 0 for stride in X.strides):  # e.g. X[::-1]; torch refuses
-        X = np.ascontiguousarray(X)
+    if not X.dtype.isnative or any(stride < 0 for stride in X.strides):
+        # torch refuses both (big-endian DataFrame columns, X[::-1]); a copy has
+        # fresh strides, where ascontiguousarray keeps a single row's negative one.
+        X = X.astype(X.dtype.newbyteorder("="), order="C")
     if X.flags.writeable:
         tensor = torch.from_numpy(X)
     else:
