@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import save as _save
-from ._training import train
+from ._training import make_optimizer, train
 from ._utils import as_tensor, make_generator, resolve_device, to_numpy
 
 LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
@@ -241,8 +241,8 @@ class _BaseAutoencoder(
             make_generator(self._random_state.randint(np.iinfo(np.int32).max))
         )
         self.module_ = module.to(self.device_).eval()
-        self.optimizer_ = torch.optim.Adam(
-            self.module_.parameters(), lr=self.learning_rate_init
+        self.optimizer_ = make_optimizer(
+            self.module_.parameters(), self.learning_rate_init
         )
         self.loss_curve_, self.history_, self.n_iter_ = [], [], 0
         self.best_loss_ = None
@@ -426,7 +426,7 @@ class _BaseAutoencoder(
         self.device_ = device
         self.module_ = self.module_.to(device)
         optimizer_state = self.optimizer_
-        self.optimizer_ = torch.optim.Adam(self.module_.parameters())
+        self.optimizer_ = make_optimizer(self.module_.parameters(), 1e-3)
         self.optimizer_.load_state_dict(optimizer_state)
 
 

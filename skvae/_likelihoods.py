@@ -79,6 +79,26 @@ class Likelihood:
         """
         raise NotImplementedError
 
+    def log_prob(self, params, x):
+        """log p(x | z) of each row, summed over the features.
+
+        The same as ``self.distribution(params).log_prob(x)``, which is what
+        the base class does; a subclass may override it with a faster closed
+        form, since the training loss calls it at every step.
+
+        Parameters
+        ----------
+        params : torch.Tensor of shape (..., n_params)
+            Raw decoder outputs.
+        x : torch.Tensor of shape (..., n_features)
+            Data, broadcastable against the distribution's batch shape.
+
+        Returns
+        -------
+        log_prob : torch.Tensor of shape (...)
+        """
+        return self.distribution(params).log_prob(x)
+
     def mean(self, params):
         """Mean of p(x | z), the decoder's estimate of the data.
 
@@ -146,6 +166,14 @@ class GaussianLikelihood(Likelihood):
         scale = F.softplus(raw_scale) + self.min_scale
         return D.Independent(D.Normal(loc, scale, validate_args=False), 1)
 
+    def log_prob(self, params, x):
+        loc, raw_scale = params.chunk(2, dim=-1)
+        scale = F.softplus(raw_scale) + self.min_scale
+        z = (x - loc) / scale
+        return -(0.5 * z.square() + torch.log(scale)).sum(-1) - (
+            0.5 * math.log(2 * math.pi) * loc.shape[-1]
+        )
+
     def mean(self, params):
         return params.chunk(2, dim=-1)[0]
 
@@ -175,6 +203,10 @@ class BernoulliLikelihood(Likelihood):
 
     def distribution(self, params):
         return D.Independent(D.Bernoulli(logits=params, validate_args=False), 1)
+
+    def log_prob(self, params, x):
+        x = x.expand_as(params)
+        return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
 
     def mean(self, params):
         return torch.sigmoid(params)
