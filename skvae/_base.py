@@ -29,8 +29,14 @@ from tqdm.auto import tqdm
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import save as _save
-from ._training import make_optimizer, train
-from ._utils import as_tensor, make_generator, resolve_device, to_numpy
+from ._training import Rows, make_optimizer, train
+from ._utils import (
+    as_tensor,
+    fits_on_device,
+    make_generator,
+    resolve_device,
+    to_numpy,
+)
 
 LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
 
@@ -59,6 +65,7 @@ class _BaseAutoencoder(
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "mixed_precision": ["boolean"],
     }
 
     def _loss_config(self):
@@ -119,13 +126,12 @@ class _BaseAutoencoder(
         generator = make_generator(seed, self.device_)
 
         early_stopping = self.early_stopping and not incremental
-        X_train, X_val = X, None
+        data = self._data_tensor(X)
+        train_rows = val_rows = None
         if early_stopping:
-            X_train, X_val = self._split_validation(X)
-        # float32 C-contiguous input is used in place; anything else is copied once.
-        X_train = as_tensor(np.ascontiguousarray(X_train), self.device_, torch.float32)
-        if X_val is not None:
-            X_val = as_tensor(np.ascontiguousarray(X_val), self.device_, torch.float32)
+            train_rows, val_rows = self._split_validation(X.shape[0])
+        X_train = Rows(data, self.device_, train_rows)
+        X_val = None if val_rows is None else Rows(data, self.device_, val_rows)
 
         progress = tqdm(
             total=n_epochs, disable=not self.verbose, desc=type(self).__name__
@@ -148,9 +154,10 @@ class _BaseAutoencoder(
                 self.optimizer_,
                 X_train,
                 n_epochs=n_epochs,
-                batch_size=min(self.batch_size, X_train.shape[0]),
+                batch_size=min(self.batch_size, len(X_train)),
                 generator=generator,
                 **self._loss_config(),
+                mixed_precision=self.mixed_precision,
                 first_epoch=self.n_iter_,
                 X_val=X_val,
                 tol=self.tol,
@@ -174,7 +181,10 @@ class _BaseAutoencoder(
                 "StandardScaler)."
             )
         if early_stopping:
-            self.validation_scores_ += [-r["val_loss"] for r in result.history]
+            # (None when early_stopping was switched on for a warm-start fit)
+            self.validation_scores_ = (self.validation_scores_ or []) + [
+                -r["val_loss"] for r in result.history
+            ]
             if self.validation_scores_:
                 self.best_validation_score_ = max(self.validation_scores_)
         elif self.loss_curve_:
@@ -249,16 +259,33 @@ class _BaseAutoencoder(
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
 
-    def _split_validation(self, X):
-        n_val = int(round(self.validation_fraction * X.shape[0]))
-        if n_val < 1 or n_val >= X.shape[0]:
+    def _split_validation(self, n_samples):
+        """Row indices of the training and the validation part, as tensors."""
+        n_val = int(round(self.validation_fraction * n_samples))
+        if n_val < 1 or n_val >= n_samples:
             raise ValueError(
                 f"early_stopping with validation_fraction={self.validation_fraction} "
-                f"leaves no validation or no training rows out of {X.shape[0]}; "
+                f"leaves no validation or no training rows out of {n_samples}; "
                 "provide more rows or change validation_fraction."
             )
-        perm = self._random_state.permutation(X.shape[0])
-        return X[perm[n_val:]], X[perm[:n_val]]
+        perm = torch.from_numpy(self._random_state.permutation(n_samples))
+        return perm[n_val:], perm[:n_val]
+
+    def _data_tensor(self, X):
+        """The training data as a tensor, without a host copy where possible.
+
+        A C-contiguous float32 or float64 array (a ``numpy.memmap`` included)
+        is wrapped in place and batches are converted to float32 as they are
+        drawn. On a GPU the data is copied to the device once, as float32,
+        when it takes less than half of the free device memory; otherwise
+        batches are copied as needed from pinned host memory.
+        """
+        tensor = as_tensor(np.ascontiguousarray(X), "cpu")
+        if self.device_.type != "cpu" and fits_on_device(
+            self.device_, X.shape[0] * X.shape[1] * 4
+        ):
+            tensor = tensor.to(self.device_, torch.float32)
+        return tensor
 
     # ------------------------------------------------------------ validation
 

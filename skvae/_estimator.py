@@ -79,6 +79,9 @@ class VAETransformer(_BaseAutoencoder):
         Show a progress bar with the loss per epoch when positive.
     warm_start : bool, default=False
         Reuse the fitted weights as the starting point of the next ``fit``.
+    mixed_precision : bool, default=False
+        Train with the layers under bfloat16 autocast (faster on GPUs with
+        bfloat16 support); weights, optimizer and loss stay float32.
 
     Attributes
     ----------
@@ -176,6 +179,7 @@ class VAETransformer(_BaseAutoencoder):
         random_state=None,
         verbose=0,
         warm_start=False,
+        mixed_precision=False,
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -194,6 +198,7 @@ class VAETransformer(_BaseAutoencoder):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.mixed_precision = mixed_precision
 
     def _loss_config(self):
         return {"beta": self.beta, "kl_warmup": self.kl_warmup, "variational": True}

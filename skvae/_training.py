@@ -17,6 +17,7 @@ __all__ = [
     "elbo_terms",
     "log_importance_weights",
     "make_optimizer",
+    "Rows",
     "train",
     "TrainingResult",
 ]
@@ -51,15 +52,16 @@ def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=T
         ``-log p(x | z)`` at one draw ``z ~ q(z | x)``, and the analytic KL
         divergence of q(z | x) from the prior; the negative ELBO is their sum.
     """
-    loc, log_scale = module.encode(x)
+    # Under autocast the layers compute in low precision; the loss does not.
+    loc, log_scale = (t.to(x.dtype) for t in module.encode(x))
     if not variational:
-        recon = -likelihood.log_prob(module.decode(loc), x)
+        recon = -likelihood.log_prob(module.decode(loc).to(x.dtype), x)
         return recon, torch.zeros_like(recon)
     if eps is None:
         eps = torch.randn(
             loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
         )
-    params = module.decode(module.reparameterize(loc, log_scale, eps))
+    params = module.decode(module.reparameterize(loc, log_scale, eps)).to(x.dtype)
     recon = -likelihood.log_prob(params, x)
     return recon, kl_to_standard_normal(loc, log_scale)
 
@@ -140,6 +142,58 @@ class TrainingResult:
     interrupted: bool = False
 
 
+class Rows:
+    """Rows of a data tensor, served in mini-batches on the training device.
+
+    ``X`` may already live on ``device``: batches are then gathered there.
+    Otherwise (a host tensor too large for the device, or one backed by a
+    ``numpy.memmap`` that is read as needed) each batch is gathered on the
+    host, pinned when the device is a GPU, and copied without blocking.
+    Batches always arrive as ``dtype``, so float64 data is converted one
+    batch at a time instead of copied whole.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_rows, n_features)
+    device : torch.device
+        Where batches are delivered.
+    index : torch.Tensor of int64, optional
+        The rows of ``X`` to use (say, the training part of a split); all
+        rows when None. No rows are copied to make the subset.
+    dtype : torch.dtype, default=torch.float32
+    """
+
+    def __init__(self, X, device, index=None, dtype=torch.float32):
+        self.X, self.device, self.dtype = X, torch.device(device), dtype
+        self.index = None if index is None else index.to(X.device)
+        self._pin = self.device.type == "cuda" and X.device.type == "cpu"
+
+    def __len__(self):
+        return self.X.shape[0] if self.index is None else len(self.index)
+
+    def batches(self, batch_size, generator=None):
+        """Yield the rows in batches, shuffled by ``generator`` when given."""
+        n = len(self)
+        order = None
+        if generator is not None:
+            order = torch.randperm(n, generator=generator, device=generator.device)
+            order = order.to(self.X.device)  # one transfer per epoch at most
+            if self.index is not None:
+                order = self.index[order]
+        elif self.index is not None:
+            order = self.index
+        for start in range(0, n, batch_size):
+            if order is None:
+                batch = self.X[start : start + batch_size]
+            else:
+                batch = self.X.index_select(0, order[start : start + batch_size])
+            if batch.device != self.device:
+                if self._pin:
+                    batch = batch.pin_memory()
+                batch = batch.to(self.device, non_blocking=True)
+            yield batch.to(self.dtype)
+
+
 def kl_weight(epoch, beta, kl_warmup):
     """KL weight of epoch ``epoch`` (0-based), rising to ``beta`` in ``kl_warmup``."""
     if kl_warmup <= 0:
@@ -147,21 +201,15 @@ def kl_weight(epoch, beta, kl_warmup):
     return beta * min(1.0, (epoch + 1) / kl_warmup)
 
 
-def _validation_loss(
-    module, likelihood, X_val, beta, batch_size, generator, variational
-):
-    total = torch.zeros((), device=X_val.device, dtype=torch.float64)
+def _validation_loss(module, likelihood, val, beta, batch_size, generator, variational):
+    total = torch.zeros((), device=val.device, dtype=torch.float64)
     with torch.no_grad():
-        for start in range(0, X_val.shape[0], batch_size):
+        for batch in val.batches(batch_size):
             recon, kl = elbo_terms(
-                module,
-                likelihood,
-                X_val[start : start + batch_size],
-                generator=generator,
-                variational=variational,
+                module, likelihood, batch, generator=generator, variational=variational
             )
             total += (recon + beta * kl).sum(dtype=torch.float64)
-    return float(total) / X_val.shape[0]
+    return float(total) / len(val)
 
 
 def _snapshot(module, optimizer):
@@ -197,6 +245,7 @@ def train(
     beta=1.0,
     kl_warmup=0,
     variational=True,
+    mixed_precision=False,
     first_epoch=0,
     X_val=None,
     tol=1e-4,
@@ -213,7 +262,7 @@ def train(
     is put back (``diverged_epoch``). A ``KeyboardInterrupt`` stops training
     too, putting back the state and records of the last completed epoch
     (``interrupted``). Either way the best validation weights are then
-    restored as usual with ``X_val``.
+    restored as usual with ``X_val``. No step synchronises with the device.
 
     Parameters
     ----------
@@ -222,8 +271,9 @@ def train(
     likelihood : Likelihood
     optimizer : torch.optim.Optimizer
         Over ``module``'s parameters.
-    X : torch.Tensor of shape (n_rows, n_features)
-        Training rows, on the module's device.
+    X : Rows or torch.Tensor of shape (n_rows, n_features)
+        Training rows; a tensor is used where it lives, on the module's
+        device.
     n_epochs, batch_size : int
     generator : torch.Generator
         On the module's device; drives shuffling and the latent noise.
@@ -233,9 +283,12 @@ def train(
         Epochs over which the KL weight rises linearly from 0 to ``beta``.
     variational : bool
         False trains a deterministic autoencoder (see :func:`elbo_terms`).
+    mixed_precision : bool
+        Run the module's forward passes under bfloat16 autocast; the weights,
+        the gradients' accumulation and the loss stay float32.
     first_epoch : int
         Number of epochs already run (for the warm-up schedule).
-    X_val : torch.Tensor, optional
+    X_val : Rows or torch.Tensor, optional
         Validation rows. When given, they are monitored for early stopping
         and the weights of the best validation epoch are restored.
     tol, n_iter_no_change : float, int
@@ -251,7 +304,12 @@ def train(
     TrainingResult
     """
     result = TrainingResult()
-    n = X.shape[0]
+    data = X if isinstance(X, Rows) else Rows(X, X.device, dtype=X.dtype)
+    val = X_val
+    if X_val is not None and not isinstance(X_val, Rows):
+        val = Rows(X_val, X_val.device, dtype=X_val.dtype)
+    n, device = len(data), data.device
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=mixed_precision)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     best, best_state, no_improvement = float("inf"), None, 0
     # The state at the end of the last epoch whose loss and weights were finite,
@@ -263,17 +321,16 @@ def train(
         for epoch in range(first_epoch, first_epoch + n_epochs):
             weight = kl_weight(epoch, beta, kl_warmup)
             module.train()
-            sums = torch.zeros(2, device=X.device, dtype=torch.float64)
-            perm = torch.randperm(n, generator=generator, device=X.device)
-            for start in range(0, n, batch_size):
-                batch = X[perm[start : start + batch_size]]
-                recon, kl = elbo_terms(
-                    module,
-                    likelihood,
-                    batch,
-                    generator=generator,
-                    variational=variational,
-                )
+            sums = torch.zeros(2, device=device, dtype=torch.float64)
+            for batch in data.batches(batch_size, generator):
+                with autocast:
+                    recon, kl = elbo_terms(
+                        module,
+                        likelihood,
+                        batch,
+                        generator=generator,
+                        variational=variational,
+                    )
                 loss = recon.mean() + weight * kl.mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -295,10 +352,17 @@ def train(
                 "val_loss": None,
             }
             ok = math.isfinite(weight_sum) and math.isfinite(record["loss"])
-            if ok and X_val is not None:
-                record["val_loss"] = _validation_loss(
-                    module, likelihood, X_val, beta, batch_size, generator, variational
-                )
+            if ok and val is not None:
+                with autocast:
+                    record["val_loss"] = _validation_loss(
+                        module,
+                        likelihood,
+                        val,
+                        beta,
+                        batch_size,
+                        generator,
+                        variational,
+                    )
                 ok = math.isfinite(record["val_loss"])
             if not ok:
                 result.diverged_epoch = epoch + 1
@@ -311,11 +375,11 @@ def train(
 
             if not stop_early or weight < beta:
                 continue  # the objective still changes during the warm-up
-            monitored = record["loss"] if X_val is None else record["val_loss"]
+            monitored = record["loss"] if val is None else record["val_loss"]
             no_improvement = no_improvement + 1 if monitored > best - tol else 0
             if monitored < best:
                 best = monitored
-                if X_val is not None:
+                if val is not None:
                     best_state = copy.deepcopy(module.state_dict())
             if no_improvement > n_iter_no_change:
                 result.converged = True
@@ -330,7 +394,7 @@ def train(
             del result.history[n_records:]
         module.eval()
 
-    if X_val is not None and best_state is not None:
+    if val is not None and best_state is not None:
         module.load_state_dict(best_state)
         result.best_val_loss = best
     return result

@@ -40,6 +40,12 @@ def resolve_device(device):
     return device
 
 
+def fits_on_device(device, n_bytes, share=0.5):
+    """Whether ``n_bytes`` take less than ``share`` of the free memory of a GPU."""
+    free, _ = torch.cuda.mem_get_info(device)
+    return n_bytes < share * free
+
+
 def make_generator(seed, device="cpu"):
     """A ``torch.Generator`` on ``device`` seeded with ``seed``."""
     generator = torch.Generator(device=device)

@@ -143,7 +143,7 @@ def test_float32_input_is_trained_on_without_a_copy(monkeypatch, digits):
     original = skvae._base.train
 
     def spy(module, likelihood, optimizer, X_train, **kwargs):
-        seen["ptr"] = X_train.data_ptr()
+        seen["ptr"] = X_train.X.data_ptr()
         return original(module, likelihood, optimizer, X_train, **kwargs)
 
     monkeypatch.setattr(skvae._base, "train", spy)

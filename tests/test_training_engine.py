@@ -1,0 +1,99 @@
+"""How fit feeds data to the loop: no copies, memmaps, mixed precision."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+import skvae._base
+from skvae import VAETransformer
+from skvae._training import Rows, elbo_terms
+
+TINY = dict(hidden_layer_sizes=(16,), max_iter=3, random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def X():
+    return np.ascontiguousarray(load_digits().data[:300] / 16.0)
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Record the data tensor handed to the training loop."""
+    seen = {}
+    original = skvae._base.train
+
+    def recording_train(module, likelihood, optimizer, data, **kwargs):
+        seen["data"], seen["val"] = data, kwargs.get("X_val")
+        return original(module, likelihood, optimizer, data, **kwargs)
+
+    monkeypatch.setattr(skvae._base, "train", recording_train)
+    return seen
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fit_trains_on_the_callers_array_without_a_copy(spy, X, dtype):
+    X = X.astype(dtype)
+    VAETransformer(2, **TINY).fit(X)
+    assert spy["data"].X.data_ptr() == X.ctypes.data
+
+
+def test_early_stopping_splits_rows_without_copying_them(spy, X):
+    X = X.astype(np.float32)
+    VAETransformer(2, **TINY, early_stopping=True).fit(X)
+    train, val = spy["data"], spy["val"]
+    assert train.X.data_ptr() == val.X.data_ptr() == X.ctypes.data
+    rows = torch.cat([train.index, val.index]).sort().values
+    assert torch.equal(rows, torch.arange(len(X)))  # a partition of the rows
+    assert len(val) == 30
+
+
+def test_memmap_fit_equals_in_memory_fit(spy, tmp_path, X):
+    X = X.astype(np.float32)
+    path = tmp_path / "X.f32"
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=X.shape)
+    mm[:] = X
+    mm.flush()
+    del mm
+    readonly = np.memmap(path, dtype=np.float32, mode="r", shape=X.shape)
+    a = VAETransformer(2, **TINY).fit(X)
+    b = VAETransformer(2, **TINY).fit(readonly)
+    assert spy["data"].X.data_ptr() == readonly.ctypes.data  # read in place
+    for pa, pb in zip(a.module_.parameters(), b.module_.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    np.testing.assert_array_equal(a.transform(X), b.transform(readonly))
+
+
+def test_rows_serve_every_row_once_per_epoch_in_float32():
+    X = torch.arange(20, dtype=torch.float64).reshape(10, 2)
+    rows = Rows(X, "cpu", index=torch.tensor([1, 3, 5, 7, 9]))
+    g = torch.Generator().manual_seed(0)
+    batches = list(rows.batches(2, g))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    assert all(b.dtype == torch.float32 for b in batches)
+    seen = torch.cat(batches)[:, 0].sort().values
+    assert torch.equal(seen, torch.tensor([2.0, 6.0, 10.0, 14.0, 18.0]))
+    ordered = torch.cat(list(Rows(X, "cpu").batches(4)))  # no generator: in order
+    assert torch.equal(ordered, X.float())
+
+
+def test_mixed_precision_keeps_the_elbo_within_half_a_nat(X):
+    full = VAETransformer(4, **{**TINY, "max_iter": 20}).fit(X)
+    mixed = VAETransformer(4, **{**TINY, "max_iter": 20}, mixed_precision=True).fit(X)
+    assert all(p.dtype == torch.float32 for p in mixed.module_.parameters())
+    assert abs(full.score(X) - mixed.score(X)) < 0.5
+    # The same weights evaluated under bfloat16 autocast: the loss moves little.
+    x = torch.as_tensor(X, dtype=torch.float32)
+    g = torch.Generator().manual_seed(0)
+    ref = sum(elbo_terms(full.module_, full.likelihood_, x, generator=g)).mean()
+    g = torch.Generator().manual_seed(0)
+    with torch.autocast("cpu", torch.bfloat16):
+        low = sum(elbo_terms(full.module_, full.likelihood_, x, generator=g)).mean()
+    assert low.dtype == torch.float32
+    assert abs(ref.item() - low.item()) < 0.5
+
+
+def test_early_stopping_switched_on_for_a_warm_start_fit(X):
+    vae = VAETransformer(2, **TINY, warm_start=True).fit(X)
+    vae.set_params(early_stopping=True).fit(X)
+    assert len(vae.validation_scores_) == 3 and vae.n_iter_ == 6
