@@ -289,15 +289,37 @@ class _BaseAutoencoder(
 
     # ------------------------------------------------------------ validation
 
+    def _is_clean_array(self, X):
+        """Whether X is a plain, finite float array of the fitted width.
+
+        Such input needs no conversion, so inference skips sklearn's
+        ``validate_data`` (the larger part of a single-row ``transform``'s
+        time). Anything else, and every case that ends in an error or a
+        warning (an estimator fitted with feature names included), goes
+        through ``validate_data`` for the usual checks and messages.
+        """
+        return (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in (np.float32, np.float64)
+            and X.dtype.isnative
+            and 0 < X.shape[0]
+            and X.shape[1] == self.n_features_in_
+            and not hasattr(self, "feature_names_in_")
+            and np.isfinite(X.sum())  # finite sum: every value finite
+        )
+
     def _check_X(self, X, *, reset):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        if reset or not self._is_clean_array(X):
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         if not X.dtype.isnative:  # DataFrames keep big-endian columns as they are
             X = X.astype(X.dtype.newbyteorder("="))
         likelihood = self.likelihood_ if not reset else self.likelihood
         if isinstance(likelihood, str):
             likelihood = LIKELIHOODS[likelihood]
         low, high = likelihood.support
-        if X.size and (X.min() < low or X.max() > high):
+        bounded = np.isfinite(low) or np.isfinite(high)
+        if bounded and X.size and (X.min() < low or X.max() > high):
             raise ValueError(
                 f"likelihood={self.likelihood!r} needs X in [{low}, {high}], "
                 f"got values in [{X.min():.4g}, {X.max():.4g}]."
@@ -328,7 +350,7 @@ class _BaseAutoencoder(
                     for a in arrays
                 ]
                 out.append(to_numpy(fn(module, *batch)))
-        return np.concatenate(out)
+        return out[0] if len(out) == 1 else np.concatenate(out)
 
     def transform(self, X):
         """Encode X as the means of q(z | x).
