@@ -67,3 +67,38 @@ def test_gpu_pickle_loads_on_a_machine_without_cuda(tmp_path, X):
     )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", script], env=env, check=True)
+
+
+def test_data_that_fits_goes_to_the_device_once(monkeypatch, X):
+    import skvae._base
+
+    seen = {}
+    original = skvae._base.train
+
+    def spy(module, likelihood, optimizer, data, **kwargs):
+        seen["device"] = data.X.device
+        return original(module, likelihood, optimizer, data, **kwargs)
+
+    monkeypatch.setattr(skvae._base, "train", spy)
+    VAETransformer(2, hidden_layer_sizes=(32,), max_iter=2, device="cuda").fit(X)
+    assert seen["device"].type == "cuda"
+
+
+def test_pinned_host_batches_give_the_same_model(monkeypatch, X):
+    import skvae._base
+
+    kwargs = dict(hidden_layer_sizes=(32,), max_iter=3, random_state=0, device="cuda")
+    on_device = VAETransformer(2, **kwargs).fit(X)
+    monkeypatch.setattr(skvae._base, "fits_on_device", lambda *a, **k: False)
+    from_host = VAETransformer(2, **kwargs).fit(X)
+    for a, b in zip(
+        on_device.module_.parameters(), from_host.module_.parameters(), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+
+
+def test_bf16_mixed_precision_on_cuda_keeps_the_elbo(X):
+    kwargs = dict(hidden_layer_sizes=(64,), max_iter=20, random_state=0, device="cuda")
+    full = VAETransformer(4, **kwargs).fit(X)
+    mixed = VAETransformer(4, mixed_precision=True, **kwargs).fit(X)
+    assert abs(full.score(X) - mixed.score(X)) < 0.5
