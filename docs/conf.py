@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import torch
+from threadpoolctl import threadpool_limits
 
 # Build against the working tree, installed or not; sphinxext/ holds helpers.
 HERE = Path(__file__).resolve().parent
@@ -20,9 +21,12 @@ sys.path.insert(0, str(HERE / "sphinxext"))
 
 import skvae  # noqa: E402
 
-# The gallery fits small models: one intra-op thread is fastest, and it keeps a
-# build on a shared machine from oversubscribing the cores (as in conftest.py).
-torch.set_num_threads(int(os.environ.get("SKVAE_DOCS_THREADS", "1")))
+# The gallery fits small models: one torch and one BLAS thread are fastest, and
+# keep a build on a shared machine from oversubscribing the cores (as in
+# conftest.py and tests/test_examples.py). SKVAE_DOCS_THREADS overrides.
+_threads = int(os.environ.get("SKVAE_DOCS_THREADS", "1"))
+torch.set_num_threads(_threads)
+threadpool_limits(_threads)
 
 # -- Project -----------------------------------------------------------------
 
@@ -111,5 +115,26 @@ def _quote_attribute_names_in_shapes(app, what, name, obj, options, lines):
             lines[i] = head + "shape (" + _TRAILING_UNDERSCORE.sub(r"`\1`", shape)
 
 
+# Methods inherited from scikit-learn (get_params, set_output, ...) keep their
+# docstrings, whose :ref: and :term: roles point at labels of scikit-learn's
+# own documentation. Without intersphinx those cannot resolve, so keep their
+# text and drop the link.
+_SKLEARN_ROLES = [
+    # :ref:`text <label>` and :term:`text <term>` -> text
+    (re.compile(r":(?:ref|term):`([^`<]+?)\s*<[^>`]*>`"), r"\1"),
+    # :term:`term` -> term
+    (re.compile(r":term:`([^`]+)`"), r"\1"),
+    # :ref:`label` (titled by the target) -> a pointer to scikit-learn's docs
+    (re.compile(r":ref:`[^`]+`"), "scikit-learn's documentation"),
+]
+
+
+def _unlink_sklearn_roles(app, what, name, obj, options, lines):
+    if getattr(obj, "__module__", "").partition(".")[0] == "sklearn":
+        for pattern, replacement in _SKLEARN_ROLES:
+            lines[:] = [pattern.sub(replacement, line) for line in lines]
+
+
 def setup(app):
     app.connect("autodoc-process-docstring", _quote_attribute_names_in_shapes)
+    app.connect("autodoc-process-docstring", _unlink_sklearn_roles)

@@ -1,7 +1,7 @@
 """
-============================================
-beta, KL warm-up and active latent components
-============================================
+=============================================
+Beta, KL warm-up and active latent components
+=============================================
 
 The KL term of the ELBO charges each latent dimension for the information
 it carries about the data. When a dimension is not worth its price, the

@@ -1,7 +1,7 @@
 """
-=============================================================
+===========================================================
 Choosing the model by held-out likelihood, then classifying
-=============================================================
+===========================================================
 
 ``VAETransformer.score`` is the mean evidence lower bound (ELBO) of the rows
 it is given, a lower bound on their log-likelihood. Like ``PCA.score`` or

@@ -1,7 +1,7 @@
 """
-=====================================================
+===============================================
 The latent space of an autoencoder and of a VAE
-=====================================================
+===============================================
 
 Both models squeeze the 64 pixels of a digit into two numbers and learn to
 rebuild the image from them. The plain

@@ -1,7 +1,7 @@
 """
-==========================================
+===========================================
 Generating digits, and variations of digits
-==========================================
+===========================================
 
 A :class:`~skvae.VAETransformer` is a generative model: ``sample`` draws
 latent points from the prior N(0, I) and decodes them into rows that are in

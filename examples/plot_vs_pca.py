@@ -1,7 +1,7 @@
 """
-=====================================================
+===================================
 VAE against PCA and factor analysis
-=====================================================
+===================================
 
 :class:`~sklearn.decomposition.PCA` (as probabilistic PCA) and
 :class:`~sklearn.decomposition.FactorAnalysis` are the linear Gaussian latent
