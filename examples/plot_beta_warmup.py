@@ -98,7 +98,7 @@ fig, (ax_active, ax_kl, ax_warm) = plt.subplots(
     1, 3, figsize=(14, 4.2), layout="constrained"
 )
 
-for (label, _), marker in zip(warmups.items(), ["o", "s"]):
+for (label, _), marker in zip(warmups.items(), ["o", "s"], strict=True):
     active = [models[label, beta].n_active_components_ for beta in betas]
     ax_active.plot(betas, active, marker=marker, label=label)
 ax_active.set_xscale("log", base=2)
@@ -121,7 +121,7 @@ ax_kl.set_title("KL per component, no warm-up")
 ax_kl.legend(fontsize="small")
 
 ax_weight = ax_warm.twinx()
-for (label, _), color in zip(warmups.items(), ["C0", "C1"]):
+for (label, _), color in zip(warmups.items(), ["C0", "C1"], strict=True):
     history = models[label, 1.0].history_
     epochs = np.arange(1, len(history) + 1)
     ax_warm.plot(epochs, [h["kl"] for h in history], color=color, label=label)

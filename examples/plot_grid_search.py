@@ -21,11 +21,11 @@ chosen model then feeds its latent codes to a logistic regression.
 import warnings
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import Pipeline
@@ -86,22 +86,25 @@ print(table.round(2))
 # (``beta < 1``) latent space, which a likelihood-based search cannot
 # reward. Select ``beta`` by ``score`` only when likelihood is what you want.
 best_vae = search.best_estimator_.named_steps["vae"]
-print(f"active components of the chosen model: {best_vae.n_active_components_} "
-      f"of {best_vae.n_components}")
+print(
+    f"active components of the chosen model: {best_vae.n_active_components_} "
+    f"of {best_vae.n_components}"
+)
 
 # %%
 # A classifier on the latent codes
 # --------------------------------
-# The selected VAE was fitted without labels; its codes (``transform``
-# returns the latent means) go to a logistic regression in a second
-# pipeline. As baselines, the same classifier on PCA codes of the same size
-# and on the raw pixels.
+# The selected pipeline, refitted by the search on all training rows, was
+# fitted without labels; its codes (``transform`` returns the latent means)
+# go to a logistic regression. Wrapped in
+# :class:`~sklearn.frozen.FrozenEstimator`, it is used as it is rather than
+# trained again when the classifier is fitted. As baselines, the same
+# classifier on PCA codes of the same size and on the raw pixels.
 n_components = search.best_params_["vae__n_components"]
 classifiers = {
     "VAE codes": Pipeline(
         [
-            ("scale", MinMaxScaler(clip=True)),
-            ("vae", best_vae),
+            ("vae", FrozenEstimator(search.best_estimator_)),
             ("clf", LogisticRegression(max_iter=2000)),
         ]
     ),

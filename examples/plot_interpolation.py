@@ -72,9 +72,11 @@ print("paths:", linear.shape)
 norm_start = np.linalg.norm(codes[start], axis=1)
 norm_end = np.linalg.norm(codes[end], axis=1)
 midpoint = np.linalg.norm((codes[start] + codes[end]) / 2, axis=1)
-for (a, b), n0, n1, nm in zip(pairs, norm_start, norm_end, midpoint):
-    print(f"{a} -> {b}: |z| at the ends {n0:.2f} and {n1:.2f}; "
-          f"at the midpoint {nm:.2f} (linear), {(n0 + n1) / 2:.2f} (spherical)")
+for (a, b), n0, n1, nm in zip(pairs, norm_start, norm_end, midpoint, strict=True):
+    print(
+        f"{a} -> {b}: |z| at the ends {n0:.2f} and {n1:.2f}; "
+        f"at the midpoint {nm:.2f} (linear), {(n0 + n1) / 2:.2f} (spherical)"
+    )
 
 # %%
 # The paths
@@ -92,9 +94,11 @@ fig, axes = plt.subplots(
     2 * len(pairs), n_steps + 2, figsize=(9, 9.5), layout="constrained"
 )
 for p, (a, b) in enumerate(pairs):
-    for row, (method, paths) in enumerate([("linear", linear), ("spherical", spherical)]):
+    for row, (method, paths) in enumerate(
+        [("linear", linear), ("spherical", spherical)]
+    ):
         images = [X[start[p]], *paths[p], X[end[p]]]
-        for k, (ax, image) in enumerate(zip(axes[2 * p + row], images)):
+        for k, (ax, image) in enumerate(zip(axes[2 * p + row], images, strict=True)):
             ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])

@@ -42,16 +42,20 @@ models = {
 }
 codes = {name: model.transform(X) for name, model in models.items()}
 for name, Z in codes.items():
-    print(f"{name}: {models[name].n_iter_} epochs, codes span "
-          f"[{Z[:, 0].min():.1f}, {Z[:, 0].max():.1f}] x "
-          f"[{Z[:, 1].min():.1f}, {Z[:, 1].max():.1f}]")
+    print(
+        f"{name}: {models[name].n_iter_} epochs, codes span "
+        f"[{Z[:, 0].min():.1f}, {Z[:, 0].max():.1f}] x "
+        f"[{Z[:, 1].min():.1f}, {Z[:, 1].max():.1f}]"
+    )
 
 # %%
 # The VAE's ``encode`` returns the standard deviation of each cloud as well as
 # its centre (``transform`` returns only the centre, like the autoencoder's).
 mean, std = models["VAE"].encode(X)
-print(f"VAE: median standard deviation of q(z | x) per component: "
-      f"{np.median(std, axis=0).round(2)}")
+print(
+    f"VAE: median standard deviation of q(z | x) per component: "
+    f"{np.median(std, axis=0).round(2)}"
+)
 
 # %%
 # Decode a grid over each latent space
@@ -109,8 +113,14 @@ for col, (name, Z) in enumerate(codes.items()):
         rng = np.random.default_rng(0)
         for i in rng.choice(len(X), size=20, replace=False):
             ax.add_patch(
-                Ellipse(mean[i], 2 * std[i, 0], 2 * std[i, 1], fill=False,
-                        color=plt.cm.tab10(y[i]), lw=0.8)
+                Ellipse(
+                    mean[i],
+                    2 * std[i, 0],
+                    2 * std[i, 1],
+                    fill=False,
+                    color=plt.cm.tab10(y[i]),
+                    lw=0.8,
+                )
             )
         for radius in (1, 2):
             ax.add_patch(

@@ -63,8 +63,10 @@ print("latent codes:", Z_test.shape, "reconstructions:", X_rec.shape)
 
 pca = PCA(n_components=2).fit(X_train)
 X_rec_pca = pca.inverse_transform(pca.transform(X_test))
-print(f"held-out reconstruction MSE: VAE {np.mean((X_test - X_rec) ** 2):.4f}, "
-      f"PCA {np.mean((X_test - X_rec_pca) ** 2):.4f}")
+print(
+    f"held-out reconstruction MSE: VAE {np.mean((X_test - X_rec) ** 2):.4f}, "
+    f"PCA {np.mean((X_test - X_rec_pca) ** 2):.4f}"
+)
 
 # %%
 # Sample and score
@@ -93,8 +95,8 @@ rows = [
     ("sampled", X_new),
 ]
 axes = grid.subplots(len(rows), 10)
-for (label, images), ax_row in zip(rows, axes):
-    for image, ax in zip(images, ax_row):
+for (label, images), ax_row in zip(rows, axes, strict=True):
+    for image, ax in zip(images[: len(ax_row)], ax_row, strict=True):
         ax.imshow(image.reshape(8, 8), cmap="gray_r", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])

@@ -68,9 +68,11 @@ print("generated:", X_new.shape)
 nearest = NearestNeighbors(n_neighbors=1).fit(X)
 distance, index = nearest.kneighbors(X_new)
 distance_train, _ = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X[:40])
-print(f"median distance to the nearest training digit: generated "
-      f"{np.median(distance):.2f}, training digits themselves "
-      f"{np.median(distance_train[:, 1]):.2f}")
+print(
+    f"median distance to the nearest training digit: generated "
+    f"{np.median(distance):.2f}, training digits themselves "
+    f"{np.median(distance_train[:, 1]):.2f}"
+)
 
 rng = np.random.default_rng(0)
 X_real = X[rng.choice(len(X), size=40, replace=False)]
@@ -101,8 +103,10 @@ print("variations:", variations.shape)
 # times the spread the stroke changes visibly while the class mostly stays.
 mean, std = vae.encode(X[chosen])
 active = slice(0, vae.n_active_components_)  # columns come sorted by KL
-print(f"mean standard deviation of q(z | x) on the {vae.n_active_components_} "
-      f"active components: {std[:, active].mean():.2f}")
+print(
+    f"mean standard deviation of q(z | x) on the {vae.n_active_components_} "
+    f"active components: {std[:, active].mean():.2f}"
+)
 
 eps = np.random.default_rng(0).standard_normal((len(chosen), n_variations, 8))
 z_wide = mean[:, None, :] + 3 * std[:, None, :] * eps

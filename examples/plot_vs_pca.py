@@ -73,7 +73,15 @@ n_components_list = [2, 4, 8, 16, 32]
 n_importance = 500
 results = {
     key: []
-    for key in ["pca_mse", "fa_mse", "vae_mse", "pca_ll", "fa_ll", "vae_elbo", "vae_iwae"]
+    for key in [
+        "pca_mse",
+        "fa_mse",
+        "vae_mse",
+        "pca_ll",
+        "fa_ll",
+        "vae_elbo",
+        "vae_iwae",
+    ]
 }
 for n in n_components_list:
     pca = PCA(n_components=n).fit(X_train)
@@ -89,7 +97,9 @@ for n in n_components_list:
     seconds = time.perf_counter() - start
 
     results["pca_mse"].append(mse(X_test, pca.inverse_transform(pca.transform(X_test))))
-    results["fa_mse"].append(mse(X_test, fa.transform(X_test) @ fa.components_ + fa.mean_))
+    results["fa_mse"].append(
+        mse(X_test, fa.transform(X_test) @ fa.components_ + fa.mean_)
+    )
     results["vae_mse"].append(mse(X_test, vae.inverse_transform(vae.transform(X_test))))
     results["pca_ll"].append(pca.score(X_test))
     results["fa_ll"].append(fa.score(X_test))
@@ -122,8 +132,12 @@ for n in n_components_list:
 fig, (ax_mse, ax_ll) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
 styles = {"VAE": "C0", "PCA": "C1", "FA": "C2"}
 
-ax_mse.plot(n_components_list, results["vae_mse"], "o-", color=styles["VAE"], label="VAE")
-ax_mse.plot(n_components_list, results["pca_mse"], "s-", color=styles["PCA"], label="PCA")
+ax_mse.plot(
+    n_components_list, results["vae_mse"], "o-", color=styles["VAE"], label="VAE"
+)
+ax_mse.plot(
+    n_components_list, results["pca_mse"], "s-", color=styles["PCA"], label="PCA"
+)
 ax_mse.plot(n_components_list, results["fa_mse"], "^-", color=styles["FA"], label="FA")
 ax_mse.set_ylabel("held-out reconstruction MSE\n(standardised pixels)")
 ax_mse.set_title("reconstruction error (lower is better)")
@@ -135,8 +149,14 @@ ax_ll.plot(
     color=styles["VAE"],
     label=f"VAE, importance-weighted bound (k={n_importance})",
 )
-ax_ll.plot(n_components_list, results["vae_elbo"], "o--", color=styles["VAE"],
-           alpha=0.6, label="VAE, ELBO (k=1)")
+ax_ll.plot(
+    n_components_list,
+    results["vae_elbo"],
+    "o--",
+    color=styles["VAE"],
+    alpha=0.6,
+    label="VAE, ELBO (k=1)",
+)
 ax_ll.plot(n_components_list, results["pca_ll"], "s-", color=styles["PCA"], label="PCA")
 ax_ll.plot(n_components_list, results["fa_ll"], "^-", color=styles["FA"], label="FA")
 ax_ll.set_ylabel("held-out log-likelihood (nats per image)")

@@ -27,7 +27,9 @@ def test_example_runs(script, tmp_path):
     env = dict(os.environ)
     env["MPLBACKEND"] = "Agg"
     # Import skvae from this checkout, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), env.get("PYTHONPATH")])
+    )
     # The examples fit small models: one BLAS/OpenMP thread per process is
     # fastest and keeps parallel test workers from oversubscribing the cores
     # (under contention, two threads made some examples several times slower).
