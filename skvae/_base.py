@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import save as _save
-from ._training import Rows, make_optimizer, train
+from ._training import Rows, data_parallel_world, make_optimizer, train
 from ._utils import (
     as_tensor,
     fits_on_device,
@@ -123,7 +123,8 @@ class _BaseAutoencoder(
         if not keep:
             self._initialize(X.shape[1])
         seed = self._random_state.randint(np.iinfo(np.int32).max)
-        generator = make_generator(seed, self.device_)
+        # In data-parallel training each rank draws its own shuffles and noise.
+        generator = make_generator(seed + data_parallel_world()[0], self.device_)
 
         early_stopping = self.early_stopping and not incremental
         data = self._data_tensor(X)

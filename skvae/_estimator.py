@@ -11,8 +11,19 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import _BaseAutoencoder
-from ._training import elbo_terms, kl_to_standard_normal, log_importance_weights
-from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
+from ._training import (
+    data_parallel_world,
+    elbo_terms,
+    kl_to_standard_normal,
+    log_importance_weights,
+)
+from ._utils import (
+    as_tensor,
+    make_generator,
+    mean_across_processes,
+    row_normal_noise,
+    to_numpy,
+)
 
 # Latent dimensions whose mean KL exceeds this many nats count as active.
 _ACTIVE_KL = 0.01
@@ -217,7 +228,13 @@ class VAETransformer(_BaseAutoencoder):
             loc, log_scale = module.encode(x)
             return kl_to_standard_normal(loc.unsqueeze(-1), log_scale.unsqueeze(-1))
 
-        kl = self._map_batches(kl_per_dimension, X).mean(axis=0, dtype=np.float64)
+        kl = self._map_batches(kl_per_dimension, X)
+        if data_parallel_world()[1] > 1:  # every rank must reorder alike
+            kl = mean_across_processes(
+                kl.sum(axis=0, dtype=np.float64), len(kl), self.device_
+            )
+        else:
+            kl = kl.mean(axis=0, dtype=np.float64)
         order = np.argsort(-kl, kind="stable")
         self.module_.permute_components(torch.from_numpy(order), self.optimizer_)
         self.kl_per_component_ = kl[order]

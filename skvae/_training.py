@@ -3,7 +3,10 @@
 Nothing here imports scikit-learn: the estimator hands in tensors, a module,
 a likelihood, an optimizer and a generator, and gets back one record per
 epoch. Early stopping follows scikit-learn's MLP (``tol``,
-``n_iter_no_change``, best validation weights restored).
+``n_iter_no_change``, best validation weights restored). Inside an
+initialised ``torch.distributed`` process group of several processes, the
+loop runs data-parallel: each process trains on its own shard, gradients are
+averaged by ``DistributedDataParallel`` and every decision is agreed.
 """
 
 import copy
@@ -20,6 +23,7 @@ __all__ = [
     "Rows",
     "train",
     "TrainingResult",
+    "data_parallel_world",
 ]
 
 
@@ -201,7 +205,9 @@ def kl_weight(epoch, beta, kl_warmup):
     return beta * min(1.0, (epoch + 1) / kl_warmup)
 
 
-def _validation_loss(module, likelihood, val, beta, batch_size, generator, variational):
+def _validation_loss(
+    module, likelihood, val, beta, batch_size, generator, variational, parallel=None
+):
     total = torch.zeros((), device=val.device, dtype=torch.float64)
     with torch.no_grad():
         for batch in val.batches(batch_size):
@@ -209,7 +215,173 @@ def _validation_loss(module, likelihood, val, beta, batch_size, generator, varia
                 module, likelihood, batch, generator=generator, variational=variational
             )
             total += (recon + beta * kl).sum(dtype=torch.float64)
+    if parallel is not None:  # the mean over every process's validation rows
+        torch.distributed.all_reduce(total)
+        return float(total) / parallel.n_val_rows
     return float(total) / len(val)
+
+
+def data_parallel_world():
+    """``(rank, world_size)`` of the default ``torch.distributed`` process group.
+
+    ``(0, 1)`` when ``torch.distributed`` is unavailable or not initialised.
+    :func:`train` runs data-parallel when the world size exceeds 1.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class _ElboTerms(torch.nn.Module):
+    """:func:`elbo_terms` of a module as a forward pass.
+
+    ``DistributedDataParallel`` prepares the reduction of the gradients when
+    its ``forward`` runs, but the loss calls the module's ``encode`` and
+    ``decode``, not its ``forward``. Wrapped in this module, the whole loss
+    computation is the forward pass DDP sees.
+    """
+
+    def __init__(self, module, likelihood, variational):
+        super().__init__()
+        self.module = module
+        self.likelihood = likelihood
+        self.variational = variational
+
+    def forward(self, x, generator=None):
+        return elbo_terms(
+            self.module,
+            self.likelihood,
+            x,
+            generator=generator,
+            variational=self.variational,
+        )
+
+
+class _DataParallel:
+    """The collective part of :func:`train` across the default process group.
+
+    Each process holds its own shard of rows. On construction the processes
+    exchange their shard sizes and settings (one ``all_gather``; differing
+    settings are an error on every process rather than a hang), rank 0's
+    optimizer state is broadcast, and the module is wrapped in
+    ``DistributedDataParallel``, which broadcasts rank 0's weights and
+    averages the gradients during every ``backward``.
+
+    Shards of unequal length: every process takes the same number S of steps
+    per epoch, the most batches of ``batch_size`` rows any shard needs. Each
+    shard is cut into batches of ``ceil(n_rows / S)`` rows, the last ones
+    shorter, and a process whose rows run out steps on an empty batch. A
+    process's loss is the sum of its rows' terms times ``world_size / m_s``,
+    with ``m_s`` the rows of step s across all processes (known to each from
+    the exchanged sizes, so no step communicates more than DDP does); DDP's
+    averaging then gives the gradient of the mean over the ``m_s`` rows, as
+    one process holding them all would compute it.
+    """
+
+    def __init__(
+        self,
+        module,
+        likelihood,
+        optimizer,
+        data,
+        generator,
+        *,
+        batch_size,
+        variational,
+        n_val_rows,
+        settings,
+    ):
+        dist = torch.distributed
+        from torch.nn.parallel import DistributedDataParallel
+
+        rank, world = data_parallel_world()
+        device = data.device
+        names = list(settings)
+        local = torch.tensor(
+            [len(data), -(-len(data) // batch_size), n_val_rows]
+            + [float(settings[k]) for k in names],
+            dtype=torch.float64,
+            device=device,
+        )
+        gathered = [torch.empty_like(local) for _ in range(world)]
+        dist.all_gather(gathered, local)
+        table = torch.stack(gathered).cpu()
+        differ = [
+            k
+            for k, col in zip(names, table[:, 3:].T, strict=True)
+            if (col != col[0]).any()
+        ]
+        if differ:
+            raise ValueError(
+                "Data-parallel training needs the same parameters on every process, "
+                f"but these differ across ranks: {', '.join(differ)}."
+            )
+        sizes = [int(n) for n in table[:, 0]]
+        n_steps = int(table[:, 1].max())
+        per_step = [-(-n // n_steps) for n in sizes]
+        self.n_rows = sum(sizes)
+        self.n_val_rows = int(table[:, 2].sum())
+        self._scales = [
+            world
+            / sum(
+                min(b, max(0, n - s * b)) for n, b in zip(sizes, per_step, strict=True)
+            )
+            for s in range(n_steps)
+        ]
+        self._data, self._generator = data, generator
+        self._batch_size = per_step[rank]
+        self._empty = torch.empty((0, data.X.shape[1]), device=device, dtype=data.dtype)
+        _broadcast_optimizer_state(optimizer, device)
+        if device.type == "cuda":
+            index = device.index
+            device_ids = [torch.cuda.current_device() if index is None else index]
+        else:
+            device_ids = None
+        self._ddp = DistributedDataParallel(
+            _ElboTerms(module, likelihood, variational), device_ids=device_ids
+        )
+
+    def steps(self):
+        """This process's batches of one epoch, each with its loss scale."""
+        batches = self._data.batches(self._batch_size, self._generator)
+        for scale in self._scales:
+            yield next(batches, self._empty), scale
+
+    def forward(self, batch):
+        return self._ddp(batch, generator=self._generator)
+
+    def close(self):
+        """Detach DDP's gradient hooks from the module's parameters."""
+        remove = getattr(self._ddp, "_remove_autograd_hooks", None)
+        if remove is not None:
+            remove()
+        self._ddp = None
+
+
+def _broadcast_optimizer_state(optimizer, device):
+    """Give every process rank 0's optimizer state (Adam's moments and steps)."""
+    dist = torch.distributed
+    tensors = [
+        value
+        for group in optimizer.param_groups
+        for p in group["params"]
+        for value in optimizer.state.get(p, {}).values()
+        if torch.is_tensor(value)
+    ]
+    counts = torch.tensor([len(tensors), -len(tensors)], device=device)
+    dist.all_reduce(counts, op=dist.ReduceOp.MAX)
+    if int(counts[0]) != -int(counts[1]):
+        raise ValueError(
+            "The optimizer's state differs across processes (a warm start or "
+            "partial_fit after fits that were not all data-parallel); fit afresh "
+            "on every process."
+        )
+    for tensor in tensors:
+        on_device = tensor.to(device)  # NCCL needs it there; a no-op elsewhere
+        dist.broadcast(on_device, 0)
+        if on_device is not tensor:
+            tensor.copy_(on_device)
 
 
 def _snapshot(module, optimizer):
@@ -299,6 +471,22 @@ def train(
     on_epoch : callable, optional
         Called with each epoch's record, for progress display.
 
+    Notes
+    -----
+    Inside an initialised ``torch.distributed`` process group of several
+    processes, every process calls ``train`` with its own shard of rows as
+    ``X`` (and of validation rows as ``X_val``) and otherwise the same
+    arguments. The module is wrapped in ``DistributedDataParallel``: rank 0's
+    weights and optimizer state are broadcast, gradients are averaged at
+    every step, and every process takes the same number of steps per epoch
+    whatever its shard's length, each step minimising the mean loss over the
+    rows of all processes. The epoch's loss, the checks for non-finite values
+    and the validation loss are summed over the processes (one
+    ``all_reduce`` per epoch each), so every record, every early-stopping
+    decision and the restored state are the same on every process. A
+    ``KeyboardInterrupt`` puts back the state of the last completed epoch and
+    is raised again, since the other processes may be waiting in a collective.
+
     Returns
     -------
     TrainingResult
@@ -312,6 +500,42 @@ def train(
     autocast = torch.autocast(device.type, torch.bfloat16, enabled=mixed_precision)
     params = [p for group in optimizer.param_groups for p in group["params"]]
     best, best_state, no_improvement = float("inf"), None, 0
+    parallel = None
+    if data_parallel_world()[1] > 1:
+        parallel = _DataParallel(
+            module,
+            likelihood,
+            optimizer,
+            data,
+            generator,
+            batch_size=batch_size,
+            variational=variational,
+            n_val_rows=0 if val is None else len(val),
+            settings={
+                "n_epochs": n_epochs,
+                "first_epoch": first_epoch,
+                "beta": beta,
+                "kl_warmup": kl_warmup,
+                "variational": variational,
+                "mixed_precision": mixed_precision,
+                "validation": val is not None,
+                "tol": tol,
+                "n_iter_no_change": n_iter_no_change,
+                "stop_early": stop_early,
+            },
+        )
+        n = parallel.n_rows
+        steps, forward = parallel.steps, parallel.forward
+    else:
+
+        def steps():
+            return ((batch, None) for batch in data.batches(batch_size, generator))
+
+        def forward(batch):
+            return elbo_terms(
+                module, likelihood, batch, generator=generator, variational=variational
+            )
+
     # The state at the end of the last epoch whose loss and weights were finite,
     # with the number of records it matches; restored on divergence or
     # interrupt. Taken once per epoch: the steps themselves never synchronise.
@@ -322,16 +546,13 @@ def train(
             weight = kl_weight(epoch, beta, kl_warmup)
             module.train()
             sums = torch.zeros(2, device=device, dtype=torch.float64)
-            for batch in data.batches(batch_size, generator):
+            for batch, scale in steps():
                 with autocast:
-                    recon, kl = elbo_terms(
-                        module,
-                        likelihood,
-                        batch,
-                        generator=generator,
-                        variational=variational,
-                    )
-                loss = recon.mean() + weight * kl.mean()
+                    recon, kl = forward(batch)
+                if scale is None:
+                    loss = recon.mean() + weight * kl.mean()
+                else:  # this process's share of the step's mean over all rows
+                    loss = (recon.sum() + weight * kl.sum()) * scale
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -343,6 +564,8 @@ def train(
                 # is finite exactly when every weight is (7x cheaper than isfinite).
                 weight_sum = torch.stack([p.sum(dtype=torch.float64) for p in params])
                 stats = torch.cat([sums / n, weight_sum.sum().reshape(1)])
+                if parallel is not None:  # global means; non-finite if any is
+                    torch.distributed.all_reduce(stats)
             recon_mean, kl_mean, weight_sum = stats.tolist()  # one sync per epoch
             record = {
                 "loss": recon_mean + weight * kl_mean,
@@ -362,6 +585,7 @@ def train(
                         batch_size,
                         generator,
                         variational,
+                        parallel,
                     )
                 ok = math.isfinite(record["val_loss"])
             if not ok:
@@ -393,6 +617,13 @@ def train(
             _restore(module, optimizer, state)
             del result.history[n_records:]
         module.eval()
+        if parallel is not None:
+            # The other processes may be waiting in a collective that this one
+            # will never join: stop the job rather than carry on out of step.
+            raise
+    finally:
+        if parallel is not None:
+            parallel.close()
 
     if val is not None and best_state is not None:
         module.load_state_dict(best_state)

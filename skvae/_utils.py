@@ -1,5 +1,6 @@
 """Edges between NumPy, scikit-learn conventions and torch: devices, RNGs, arrays."""
 
+import os
 import warnings
 
 import numpy as np
@@ -12,11 +13,18 @@ __all__ = [
     "as_tensor",
     "to_numpy",
     "row_normal_noise",
+    "mean_across_processes",
 ]
 
 
 def resolve_device(device):
     """Turn ``"auto"``, a device string or a ``torch.device`` into a usable device.
+
+    Inside a ``torch.distributed`` process group of several processes,
+    ``"auto"`` means this process's GPU, ``cuda:LOCAL_RANK``, when the backend
+    is NCCL and CUDA is available, and the CPU otherwise (gloo, MPI); a bare
+    ``"cuda"`` means ``cuda:LOCAL_RANK`` too, so that processes sharing a
+    machine do not all train on its first GPU.
 
     Raises
     ------
@@ -24,8 +32,13 @@ def resolve_device(device):
         If the string names no device, or a CUDA device is asked for on a
         machine without one.
     """
+    backend = _process_group_backend()
     if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available() or (
+            backend is not None and "nccl" not in backend
+        ):
+            return torch.device("cpu")
+        device = "cuda"
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -37,13 +50,50 @@ def resolve_device(device):
             f"device={str(device)!r} was requested but CUDA is not available; "
             "use device='cpu' or device='auto'."
         )
+    if device.type == "cuda" and device.index is None and backend is not None:
+        local_rank = os.environ.get("LOCAL_RANK")
+        index = torch.cuda.current_device() if local_rank is None else int(local_rank)
+        device = torch.device("cuda", index)
     return device
+
+
+def _process_group_backend():
+    """The backend of a ``torch.distributed`` group of several processes, or None."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return str(dist.get_backend())
+    return None
 
 
 def fits_on_device(device, n_bytes, share=0.5):
     """Whether ``n_bytes`` take less than ``share`` of the free memory of a GPU."""
     free, _ = torch.cuda.mem_get_info(device)
     return n_bytes < share * free
+
+
+def mean_across_processes(total, count, device):
+    """Mean over the rows of every process, from this process's sums.
+
+    Parameters
+    ----------
+    total : ndarray of float64
+        This process's sum over its ``count`` rows.
+    count : int
+    device : torch.device
+        Where the reduction runs (a GPU with NCCL).
+
+    Returns
+    -------
+    mean : ndarray of float64
+        The sum of ``total`` over the processes of the default
+        ``torch.distributed`` group divided by the sum of ``count``: the same
+        on every process.
+    """
+    buffer = torch.from_numpy(np.append(total, count).astype(np.float64))
+    buffer = buffer.to(device)
+    torch.distributed.all_reduce(buffer)
+    buffer = buffer.cpu().numpy()
+    return buffer[:-1].reshape(np.shape(total)) / buffer[-1]
 
 
 def make_generator(seed, device="cpu"):
