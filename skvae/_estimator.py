@@ -140,6 +140,16 @@ class VAETransformer(_BaseAutoencoder):
     sklearn.neural_network.BernoulliRBM : Another neural generative model.
     AutoencoderTransformer : The deterministic autoencoder, for comparison.
 
+    Notes
+    -----
+    Inside a ``torch.distributed`` process group of several processes (a
+    script launched with ``torchrun --nproc_per_node=N script.py`` that calls
+    ``torch.distributed.init_process_group``), ``fit`` and ``partial_fit``
+    train data-parallel: each process passes its own shard of rows, gradients
+    are averaged by ``DistributedDataParallel``, the losses and early stopping
+    are agreed, and every process ends with the same model. ``batch_size``
+    then counts rows per process. See :ref:`distributed`.
+
     References
     ----------
     Kingma, D. P. and Welling, M. (2014). Auto-Encoding Variational Bayes.
