@@ -52,7 +52,7 @@ out = {{}}
 out["fit"] = VAETransformer(2, max_iter=3, random_state=rank, **TINY).fit(shard)
 
 out["early"] = VAETransformer(
-    2, max_iter=30, early_stopping=True, n_iter_no_change=1, tol=0.5,
+    2, max_iter=100, early_stopping=True, n_iter_no_change=1, tol=2.0,
     learning_rate_init=1e-2, random_state=0, **TINY,
 ).fit(shard)
 
@@ -235,7 +235,7 @@ def test_history_loss_is_the_global_mean(ranks, X):
 
 def test_early_stopping_stops_every_rank_at_the_same_epoch(ranks):
     a, b = ranks[0]["early"], ranks[1]["early"]
-    assert a.n_iter_ == b.n_iter_ < 30
+    assert a.n_iter_ == b.n_iter_ < 100
     assert [r["val_loss"] for r in a.history_] == [r["val_loss"] for r in b.history_]
     assert a.best_validation_score_ == b.best_validation_score_
 
