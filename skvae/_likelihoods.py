@@ -205,7 +205,8 @@ class BernoulliLikelihood(Likelihood):
         return D.Independent(D.Bernoulli(logits=params, validate_args=False), 1)
 
     def log_prob(self, params, x):
-        x = x.expand_as(params)
+        if x.shape != params.shape:
+            x = x.expand_as(params)
         return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
 
     def mean(self, params):

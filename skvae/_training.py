@@ -9,6 +9,7 @@ loop runs data-parallel: each process trains on its own shard, gradients are
 averaged by ``DistributedDataParallel`` and every decision is agreed.
 """
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -29,9 +30,9 @@ __all__ = [
 
 def kl_to_standard_normal(loc, log_scale):
     """KL(N(loc, exp(log_scale)^2) || N(0, I)) per row, summed over dimensions."""
-    return 0.5 * (loc.square() + torch.exp(2 * log_scale) - 1).sum(-1) - log_scale.sum(
-        -1
-    )
+    two_log_scale = 2 * log_scale
+    terms = loc.square() + two_log_scale.exp() - two_log_scale
+    return 0.5 * (terms.sum(-1) - loc.shape[-1])
 
 
 def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=True):
@@ -56,8 +57,9 @@ def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=T
         ``-log p(x | z)`` at one draw ``z ~ q(z | x)``, and the analytic KL
         divergence of q(z | x) from the prior; the negative ELBO is their sum.
     """
-    # Under autocast the layers compute in low precision; the loss does not.
-    loc, log_scale = (t.to(x.dtype) for t in module.encode(x))
+    loc, log_scale = module.encode(x)
+    if loc.dtype != x.dtype:  # under autocast; the loss stays in x's precision
+        loc, log_scale = loc.to(x.dtype), log_scale.to(x.dtype)
     if not variational:
         recon = -likelihood.log_prob(module.decode(loc).to(x.dtype), x)
         return recon, torch.zeros_like(recon)
@@ -65,7 +67,8 @@ def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=T
         eps = torch.randn(
             loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
         )
-    params = module.decode(module.reparameterize(loc, log_scale, eps)).to(x.dtype)
+    params = module.decode(module.reparameterize(loc, log_scale, eps))
+    params = params if params.dtype == x.dtype else params.to(x.dtype)
     recon = -likelihood.log_prob(params, x)
     return recon, kl_to_standard_normal(loc, log_scale)
 
@@ -497,7 +500,11 @@ def train(
     if X_val is not None and not isinstance(X_val, Rows):
         val = Rows(X_val, X_val.device, dtype=X_val.dtype)
     n, device = len(data), data.device
-    autocast = torch.autocast(device.type, torch.bfloat16, enabled=mixed_precision)
+    autocast = (
+        torch.autocast(device.type, torch.bfloat16)
+        if mixed_precision
+        else contextlib.nullcontext()
+    )
     params = [p for group in optimizer.param_groups for p in group["params"]]
     best, best_state, no_improvement = float("inf"), None, 0
     parallel = None
@@ -545,7 +552,7 @@ def train(
         for epoch in range(first_epoch, first_epoch + n_epochs):
             weight = kl_weight(epoch, beta, kl_warmup)
             module.train()
-            sums = torch.zeros(2, device=device, dtype=torch.float64)
+            sums = torch.zeros(2, device=device)
             for batch, scale in steps():
                 with autocast:
                     recon, kl = forward(batch)
@@ -557,13 +564,13 @@ def train(
                 loss.backward()
                 optimizer.step()
                 with torch.no_grad():
-                    sums += torch.stack([recon.sum(), kl.sum()]).to(torch.float64)
+                    sums += torch.stack([recon.sum(), kl.sum()])
             module.eval()
             with torch.no_grad():
                 # A float64 sum of finite float32 weights cannot overflow, so it
                 # is finite exactly when every weight is (7x cheaper than isfinite).
                 weight_sum = torch.stack([p.sum(dtype=torch.float64) for p in params])
-                stats = torch.cat([sums / n, weight_sum.sum().reshape(1)])
+                stats = torch.cat([sums.double() / n, weight_sum.sum().reshape(1)])
                 if parallel is not None:  # global means; non-finite if any is
                     torch.distributed.all_reduce(stats)
             recon_mean, kl_mean, weight_sum = stats.tolist()  # one sync per epoch
