@@ -3,6 +3,7 @@
 from ._autoencoder import AutoencoderTransformer
 from ._estimator import VAETransformer
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
+from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule
 from ._persistence import load
 
@@ -15,6 +16,8 @@ __all__ = [
     "Likelihood",
     "GaussianLikelihood",
     "BernoulliLikelihood",
+    "CategoricalLikelihood",
+    "MixedLikelihood",
     "load",
     "__version__",
 ]

@@ -58,6 +58,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
     mixed_precision : bool, default=False
         Train with the layers under bfloat16 autocast (faster on GPUs with
         bfloat16 support); weights, optimizer and loss stay float32.
+    missing : {"error", "mask"}, default="error"
+        ``"mask"`` accepts missing values and leaves them out of the
+        reconstruction loss, as in :class:`VAETransformer`.
 
     Attributes
     ----------
@@ -138,6 +141,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
         mixed_precision=False,
+        missing="error",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -155,6 +159,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.verbose = verbose
         self.warm_start = warm_start
         self.mixed_precision = mixed_precision
+        self.missing = missing
 
     def _loss_config(self):
         return {"variational": False}

@@ -23,12 +23,18 @@ from sklearn.base import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    _check_feature_names,
+    check_array,
+    check_is_fitted,
+    validate_data,
+)
 from tqdm.auto import tqdm
 
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import save as _save
+from ._tabular import TabularEncoder, needs_tabular
 from ._training import Rows, data_parallel_world, make_optimizer, train
 from ._utils import (
     as_tensor,
@@ -66,6 +72,7 @@ class _BaseAutoencoder(
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "mixed_precision": ["boolean"],
+        "missing": [StrOptions({"error", "mask"})],
     }
 
     def _loss_config(self):
@@ -232,11 +239,14 @@ class _BaseAutoencoder(
             )
         self._random_state = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
-        self.likelihood_ = (
-            LIKELIHOODS[self.likelihood]()
-            if isinstance(self.likelihood, str)
-            else copy.deepcopy(self.likelihood)
-        )
+        if hasattr(self, "tabular_"):  # one likelihood block per kind of column
+            self.likelihood_ = self.tabular_.likelihood()
+        else:
+            self.likelihood_ = (
+                LIKELIHOODS[self.likelihood]()
+                if isinstance(self.likelihood, str)
+                else copy.deepcopy(self.likelihood)
+            )
         with torch.device("meta"):
             module = VAEModule(
                 n_features,
@@ -307,10 +317,21 @@ class _BaseAutoencoder(
             and 0 < X.shape[0]
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
+            and not hasattr(self, "tabular_")
             and np.isfinite(X.sum())  # finite sum: every value finite
         )
 
+    def _allows_missing(self):
+        """Whether X may hold missing values (``missing="mask"``)."""
+        return self.missing == "mask"
+
     def _check_X(self, X, *, reset):
+        if (reset and needs_tabular(X, self._allows_missing())) or (
+            not reset and hasattr(self, "tabular_")
+        ):
+            return self._check_table(X, reset=reset)
+        if reset and hasattr(self, "tabular_"):
+            del self.tabular_
         if reset or not self._is_clean_array(X):
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         if not X.dtype.isnative:  # DataFrames keep big-endian columns as they are
@@ -326,6 +347,29 @@ class _BaseAutoencoder(
                 f"got values in [{X.min():.4g}, {X.max():.4g}]."
             )
         return X
+
+    def _check_table(self, X, *, reset):
+        """Encode a mixed-type or incomplete table with ``tabular_``.
+
+        On ``reset`` the encoder is fitted and stored as ``tabular_``; it
+        standardizes numeric columns, one-hot encodes categorical ones and,
+        with missing values allowed, appends an observation indicator per
+        column (see :mod:`skvae._tabular`).
+        """
+        if reset:
+            if not (isinstance(self.likelihood, str) and self.likelihood == "gaussian"):
+                raise ValueError(
+                    "Mixed-type or incomplete data is modelled column by column "
+                    "(Gaussian, Bernoulli or categorical by dtype); it needs "
+                    f"likelihood='gaussian', got {self.likelihood!r}."
+                )
+            _check_feature_names(self, X, reset=True)
+            encoder = TabularEncoder(allow_missing=self._allows_missing()).fit(X)
+            self.n_features_in_ = encoder.n_columns
+            self.tabular_ = encoder
+        else:
+            _check_feature_names(self, X, reset=False)
+        return self.tabular_.transform(X, owner=type(self).__name__)
 
     # ------------------------------------------------------------- inference
 
@@ -382,6 +426,8 @@ class _BaseAutoencoder(
         -------
         X_original : ndarray of shape (n_samples, n_features_in_)
             Decoded data, in the latent points' floating dtype.
+            A DataFrame with the fitted columns and dtypes when the model
+            was fitted on a mixed-type DataFrame (see ``tabular_``).
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
@@ -390,9 +436,12 @@ class _BaseAutoencoder(
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
                 f"n_components={self.n_components} latent features."
             )
-        return self._map_batches(
+        mean = self._map_batches(
             lambda m, z: self.likelihood_.mean(m.decode(z)), np.ascontiguousarray(Z)
         )
+        if hasattr(self, "tabular_"):
+            return self.tabular_.inverse_transform(mean, dtype=mean.dtype)
+        return mean
 
     # ---------------------------------------------------------- persistence
 
@@ -437,6 +486,12 @@ class _BaseAutoencoder(
         >>> np.array_equal(loaded.transform(X), vae.transform(X))
         True
         """
+        if hasattr(self, "tabular_"):
+            raise TypeError(
+                "cannot save a model fitted on mixed-type or incomplete data "
+                "(missing='mask') to the skvae file format yet; use pickle or "
+                "joblib where you trust the file."
+            )
         _save(self, path)
 
     # --------------------------------------------------------- sklearn glue
@@ -448,6 +503,7 @@ class _BaseAutoencoder(
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = self._allows_missing()
         return tags
 
     def __getstate__(self):

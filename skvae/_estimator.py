@@ -93,6 +93,14 @@ class VAETransformer(_BaseAutoencoder):
     mixed_precision : bool, default=False
         Train with the layers under bfloat16 autocast (faster on GPUs with
         bfloat16 support); weights, optimizer and loss stay float32.
+    missing : {"error", "mask"}, default="error"
+        ``"error"`` refuses missing values, as scikit-learn estimators
+        usually do. ``"mask"`` accepts NaN (and ``pd.NA`` or None in
+        DataFrame columns) in ``fit`` and in every method that takes X:
+        missing entries are left out of the reconstruction term (the masked
+        ELBO) and the encoder sees one missingness indicator per column.
+        Data is then standardized per column inside the model, and
+        ``inverse_transform`` and ``sample`` return complete rows.
 
     Attributes
     ----------
@@ -132,6 +140,17 @@ class VAETransformer(_BaseAutoencoder):
         Number of latent dimensions with ``kl_per_component_`` above 0.01
         nats; the others have collapsed to the prior and carry no
         information about x.
+    tabular_ : TabularEncoder
+        Only when fitted on a DataFrame with boolean, categorical, object or
+        string columns, or with ``missing="mask"``: the encoding of the
+        columns (numeric ones standardized, booleans as 0/1, categorical
+        ones one-hot over the categories seen in fit). The likelihood is
+        then a :class:`MixedLikelihood` (Gaussian with a learned scale per
+        standardized numeric column, Bernoulli per boolean, categorical per
+        categorical column), and ``inverse_transform``, ``sample`` and
+        ``interpolate`` return a DataFrame with the fitted columns and
+        dtypes (integers rounded into the range seen in fit, categories
+        among those seen in fit) when fitted on a DataFrame.
 
     See Also
     --------
@@ -201,6 +220,7 @@ class VAETransformer(_BaseAutoencoder):
         verbose=0,
         warm_start=False,
         mixed_precision=False,
+        missing="error",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -220,6 +240,7 @@ class VAETransformer(_BaseAutoencoder):
         self.verbose = verbose
         self.warm_start = warm_start
         self.mixed_precision = mixed_precision
+        self.missing = missing
 
     def _loss_config(self):
         return {"beta": self.beta, "kl_warmup": self.kl_warmup, "variational": True}
@@ -365,6 +386,8 @@ class VAETransformer(_BaseAutoencoder):
             Decoder means along each path, in the inputs' dtype;
             ``paths[:, 0]`` and ``paths[:, -1]`` are the decodings of the
             latent means of ``X_start`` and ``X_end``.
+            For a model fitted on a mixed-type DataFrame, a DataFrame of
+            ``n_pairs * n_steps`` rows, path by path.
 
         Examples
         --------
@@ -387,12 +410,16 @@ class VAETransformer(_BaseAutoencoder):
                 f"per pair), got {X_start.shape[0]} and {X_end.shape[0]}."
             )
         dtype = np.result_type(X_start, X_end)
-        start = self.transform(X_start.astype(dtype, copy=False))
-        end = self.transform(X_end.astype(dtype, copy=False))
+        start, end = (
+            self._map_batches(lambda m, x: m.encode(x)[0], x.astype(dtype, copy=False))
+            for x in (X_start, X_end)
+        )
         t = np.linspace(0.0, 1.0, n_steps, dtype=dtype)
         path = _PATHS[method](start[:, None, :], end[:, None, :], t[:, None])
         path[:, 0], path[:, -1] = start, end
         decoded = self.inverse_transform(path.reshape(-1, self.n_components))
+        if not isinstance(decoded, np.ndarray):  # a DataFrame, pair by pair
+            return decoded
         return decoded.reshape(len(start), n_steps, -1)
 
     def score_samples(self, X, *, n_importance=1):

@@ -1,0 +1,171 @@
+"""Likelihoods for tables: a categorical variable and blocks of mixed columns.
+
+Like :mod:`skvae._likelihoods`, this module imports nothing from
+scikit-learn; :mod:`skvae._tabular` builds these objects from a table.
+"""
+
+import torch
+from torch import distributions as D
+from torch.nn import functional as F
+
+from ._likelihoods import Likelihood
+
+__all__ = ["CategoricalLikelihood", "MixedLikelihood"]
+
+
+class CategoricalLikelihood(Likelihood):
+    """One categorical variable, one-hot encoded over ``n_features`` columns.
+
+    The decoder outputs one logit per category; p(x | z) is the softmax over
+    them. ``log_prob`` is ``sum_k x_k log softmax(logits)_k``, so a row of
+    zeros (a missing or unknown category) contributes 0.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae import CategoricalLikelihood
+    >>> lik = CategoricalLikelihood()
+    >>> lik.n_params(3)
+    3
+    >>> lik.mean(torch.zeros(2, 3))
+    tensor([[0.3333, 0.3333, 0.3333],
+            [0.3333, 0.3333, 0.3333]])
+    """
+
+    support = (0.0, 1.0)
+
+    def n_params(self, n_features):
+        return n_features
+
+    def distribution(self, params):
+        return D.OneHotCategorical(logits=params, validate_args=False)
+
+    def log_prob(self, params, x):
+        return (x * F.log_softmax(params, dim=-1)).sum(-1)
+
+    def mean(self, params):
+        return F.softmax(params, dim=-1)
+
+
+class MixedLikelihood(Likelihood):
+    """Independent blocks of columns, each with its own likelihood.
+
+    The data columns are cut into consecutive blocks of ``sizes[i]`` columns
+    scored by ``likelihoods[i]``; log-probabilities add up over the blocks.
+    Each block's decoder outputs are a slice of ``params``: first the
+    per-row outputs of every block in order, then the shared ones (see
+    :meth:`Likelihood.n_shared_params`) of every block in order.
+
+    With ``masked=True`` the data rows carry, after the data columns, one
+    observation indicator (1 observed, 0 missing) per variable: a block of
+    ``n_variables[i]`` variables has that many indicators. A block of one
+    variable (a categorical one-hot block) is masked as a whole; a block with
+    one variable per column is masked column by column, through the
+    element-wise ``log_prob`` of its distribution's ``base_dist``. Missing
+    entries then add nothing to log p(x | z): the masked ELBO of incomplete
+    data.
+
+    Parameters
+    ----------
+    likelihoods : tuple of Likelihood
+        The model of each block.
+    sizes : tuple of int
+        Number of data columns of each block.
+    n_variables : tuple of int, default=None
+        Number of variables of each block, 1 or ``sizes[i]``; ``sizes`` when
+        None. Only the masked layout uses it.
+    masked : bool, default=False
+        Whether the rows carry observation indicators after the data.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skvae import (CategoricalLikelihood, GaussianLikelihood,
+    ...                    MixedLikelihood)
+    >>> lik = MixedLikelihood((GaussianLikelihood(), CategoricalLikelihood()),
+    ...                       (2, 3), n_variables=(2, 1))
+    >>> lik.n_params(5), lik.n_shared_params(5)
+    (7, 2)
+    >>> params = torch.zeros(4, 7)
+    >>> lik.log_prob(params, torch.zeros(4, 5)).shape, lik.mean(params).shape
+    (torch.Size([4]), torch.Size([4, 5]))
+    """
+
+    def __init__(self, likelihoods, sizes, n_variables=None, masked=False):
+        self.likelihoods = likelihoods
+        self.sizes = sizes
+        self.n_variables = n_variables
+        self.masked = masked
+
+    def _layout(self):
+        """Per block: likelihood, data, own-params, shared-params and mask slices,
+        and whether the mask applies column by column."""
+        sizes = [int(s) for s in self.sizes]
+        variables = list(sizes if self.n_variables is None else self.n_variables)
+        pairs = list(zip(self.likelihoods, sizes, strict=True))
+        shared = [lik.n_shared_params(s) for lik, s in pairs]
+        own = [lik.n_params(s) - h for (lik, s), h in zip(pairs, shared, strict=True)]
+        layout, d, p, q, m = [], 0, 0, sum(own), sum(sizes)
+        for (lik, s), o, h, v in zip(pairs, own, shared, variables, strict=True):
+            layout.append(
+                (
+                    lik,
+                    slice(d, d + s),
+                    slice(p, p + o),
+                    slice(q, q + h),
+                    slice(m, m + v),
+                    v == s and v > 1,
+                )
+            )
+            d, p, q, m = d + s, p + o, q + h, m + v
+        return layout
+
+    @staticmethod
+    def _block_params(params, own, shared):
+        if shared.start == shared.stop:
+            return params[..., own]
+        return torch.cat(
+            [params[..., own], params[..., shared].expand(*params.shape[:-1], -1)],
+            dim=-1,
+        )
+
+    def n_params(self, n_features):
+        return sum(
+            lik.n_params(int(s))
+            for lik, s in zip(self.likelihoods, self.sizes, strict=True)
+        )
+
+    def n_shared_params(self, n_features):
+        return sum(
+            lik.n_shared_params(int(s))
+            for lik, s in zip(self.likelihoods, self.sizes, strict=True)
+        )
+
+    def distribution(self, params):
+        raise NotImplementedError(
+            "MixedLikelihood has no single torch distribution; use log_prob and "
+            "mean, or the distribution of each block's likelihood."
+        )
+
+    def log_prob(self, params, x):
+        total = 0
+        for lik, data, own, shared, mask, per_column in self._layout():
+            block = self._block_params(params, own, shared)
+            if not self.masked:
+                total = total + lik.log_prob(block, x[..., data])
+            elif per_column:  # one indicator per column: mask element-wise
+                dist = lik.distribution(block).base_dist
+                total = total + (dist.log_prob(x[..., data]) * x[..., mask]).sum(-1)
+            else:
+                observed = x[..., mask.start]
+                total = total + lik.log_prob(block, x[..., data]) * observed
+        return total
+
+    def mean(self, params):
+        return torch.cat(
+            [
+                lik.mean(self._block_params(params, own, shared))
+                for lik, _, own, shared, _, _ in self._layout()
+            ],
+            dim=-1,
+        )

@@ -1,0 +1,381 @@
+"""Tables with mixed column types and missing values, as float matrices.
+
+:class:`TabularEncoder` turns a table (a pandas DataFrame with numeric,
+integer, boolean and categorical columns, or a float array) into the float
+matrix the autoencoder trains on, and builds the matching
+:class:`~skvae.MixedLikelihood`. It also turns decoder means back into a
+table of the same columns and dtypes. Each kind of column is one small class
+here (how to encode it, decode it and which likelihood scores it), so no
+other module tests column types.
+
+Layout of the encoded matrix: the standardized numeric and integer columns
+(one Gaussian block with a learned scale per column), then the booleans as
+0/1 (one Bernoulli block), then each categorical column one-hot over the
+categories seen in fit (one categorical block each); with missing values
+allowed, one observation indicator (1 observed, 0 missing) per column
+follows, in the same order. Missing entries are encoded as 0 (the mean of a
+standardized column, no category), so the encoder sees the indicator and a
+neutral value, and the masked likelihood skips them.
+"""
+
+import numpy as np
+
+from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
+from ._mixed import CategoricalLikelihood, MixedLikelihood
+
+__all__ = ["TabularEncoder", "needs_tabular"]
+
+
+def _is_frame(X):
+    return hasattr(X, "dtypes") and hasattr(X, "columns") and hasattr(X, "iloc")
+
+
+def _is_boolean(dtype):
+    import pandas as pd
+
+    return pd.api.types.is_bool_dtype(dtype)
+
+
+def _is_number(dtype):
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(dtype) and not _is_boolean(dtype)
+
+
+def needs_tabular(X, allow_missing):
+    """Whether X must go through :class:`TabularEncoder` rather than check_array.
+
+    True when missing values are allowed, or when X is a DataFrame with a
+    boolean, categorical, object or string column.
+    """
+    if allow_missing:
+        return True
+    return _is_frame(X) and not all(_is_number(d) for d in X.dtypes)
+
+
+class _Numeric:
+    """A float or integer column, standardized; ints come back rounded."""
+
+    likelihood = GaussianLikelihood
+
+    def __init__(self, values, dtype):
+        self.dtype = dtype
+        self.is_integer = (
+            np.dtype(dtype).kind in "iu"
+            if _plain(dtype)
+            else (_integer_extension(dtype))
+        )
+        finite = values[~np.isnan(values)]
+        self.mean = float(finite.mean()) if finite.size else 0.0
+        std = float(finite.std()) if finite.size else 0.0
+        self.scale = std if std > 0 and np.isfinite(std) else 1.0
+        self.low = float(finite.min()) if finite.size else 0.0
+        self.high = float(finite.max()) if finite.size else 0.0
+        self.width = 1
+
+    def encode(self, values):
+        return ((values - self.mean) / self.scale)[:, None]
+
+    def decode(self, block):
+        values = block[:, 0].astype(np.float64) * self.scale + self.mean
+        if self.is_integer:
+            values = np.clip(np.round(values), self.low, self.high)
+        return values
+
+
+class _Boolean:
+    """A boolean column as 0/1, scored by a Bernoulli."""
+
+    likelihood = BernoulliLikelihood
+
+    def __init__(self, values, dtype):
+        self.dtype = dtype
+        self.width = 1
+
+    def encode(self, values):
+        return values[:, None]
+
+    def decode(self, block):
+        return block[:, 0] > 0.5
+
+
+class _Categorical:
+    """A categorical, object or string column, one-hot over the fit categories."""
+
+    likelihood = CategoricalLikelihood
+
+    def __init__(self, series):
+        import pandas as pd
+
+        self.dtype = series.dtype
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            categories = list(series.dtype.categories)
+        else:
+            values = series.dropna()
+            if not (
+                pd.api.types.is_string_dtype(series.dtype)
+                and all(isinstance(v, str) for v in values)
+            ):
+                raise TypeError(
+                    f"column {series.name!r} has dtype {series.dtype}; skvae models "
+                    "numeric, boolean, categorical and string columns (strings as "
+                    "categories). Convert it, for instance with astype('category')."
+                )
+            categories = sorted(values.unique().tolist())
+        if not categories:
+            raise ValueError(
+                f"column {series.name!r} has no observed value to learn categories "
+                "from."
+            )
+        self.categories = categories
+        self.width = len(categories)
+
+    def encode_series(self, series):
+        import pandas as pd
+
+        codes = pd.Categorical(series, categories=self.categories).codes
+        out = np.zeros((len(codes), self.width))
+        seen = codes >= 0
+        out[np.flatnonzero(seen), codes[seen]] = 1.0
+        return out, seen
+
+    def decode_series(self, block, name, index):
+        import pandas as pd
+
+        values = pd.Categorical.from_codes(
+            block.argmax(axis=1), categories=self.categories
+        )
+        series = pd.Series(values, name=name, index=index)
+        if isinstance(self.dtype, pd.CategoricalDtype):
+            return series.astype(self.dtype)
+        return series.astype(self.dtype)
+
+
+def _plain(dtype):
+    return isinstance(dtype, np.dtype)
+
+
+def _integer_extension(dtype):
+    import pandas as pd
+
+    return pd.api.types.is_integer_dtype(dtype)
+
+
+def _as_float(series):
+    """A numeric or boolean pandas column as float64, missing values as NaN."""
+    return series.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+class TabularEncoder:
+    """Encode a table as floats for the autoencoder, and decode it back.
+
+    Parameters
+    ----------
+    allow_missing : bool, default=False
+        Allow missing values (NaN, ``pd.NA``, None) and append one
+        observation indicator per column to the encoded matrix. When False,
+        a missing value is an error.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skvae._tabular import TabularEncoder
+    >>> df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"],
+    ...                    "b": [True, False, True]})
+    >>> enc = TabularEncoder().fit(df)
+    >>> enc.transform(df).shape
+    (3, 4)
+    >>> enc.inverse_transform(enc.transform(df)).equals(df)
+    True
+    """
+
+    def __init__(self, allow_missing=False):
+        self.allow_missing = allow_missing
+
+    # ------------------------------------------------------------- fitting
+
+    def fit(self, X):
+        """Learn the columns' kinds, scales and categories from X."""
+        if _is_frame(X):
+            self.columns_ = list(X.columns)
+            self.frame_ = True
+            columns = [X.iloc[:, j] for j in range(X.shape[1])]
+            dtypes = list(X.dtypes)
+        else:
+            X = self._check_array(X)
+            self.columns_ = list(range(X.shape[1]))
+            self.frame_ = False
+            self.float_dtype_ = X.dtype
+            columns = [X[:, j] for j in range(X.shape[1])]
+            dtypes = [X.dtype] * X.shape[1]
+        if not columns or len(columns[0]) == 0:
+            raise ValueError(
+                "Found array with 0 sample(s) or 0 feature(s) while a minimum of "
+                "1 is required."
+            )
+        kinds = []
+        for column, dtype in zip(columns, dtypes, strict=True):
+            if not self.frame_:
+                kinds.append(_Numeric(column.astype(np.float64), dtype))
+            elif _is_boolean(dtype):
+                kinds.append(_Boolean(_as_float(column), dtype))
+            elif _is_number(dtype):
+                kinds.append(_Numeric(_as_float(column), dtype))
+            else:
+                kinds.append(_Categorical(column))
+        # Block order: numeric, boolean, then each categorical column.
+        rank = {_Numeric: 0, _Boolean: 1, _Categorical: 2}
+        self.order_ = sorted(range(len(kinds)), key=lambda j: rank[type(kinds[j])])
+        self.kinds_ = kinds
+        self._check_missing(columns)
+        return self
+
+    @property
+    def n_columns(self):
+        """Number of columns of the table."""
+        return len(self.kinds_)
+
+    def likelihood(self):
+        """The :class:`~skvae.MixedLikelihood` of the encoded matrix."""
+        likelihoods, sizes, variables = [], [], []
+        for j in self.order_:
+            kind = self.kinds_[j]
+            if (
+                likelihoods
+                and kind.likelihood is not CategoricalLikelihood
+                and (type(likelihoods[-1]) is kind.likelihood)
+            ):
+                sizes[-1] += 1
+                variables[-1] += 1
+                continue
+            likelihoods.append(kind.likelihood())
+            sizes.append(kind.width)
+            variables.append(1)
+        return MixedLikelihood(
+            tuple(likelihoods),
+            tuple(sizes),
+            n_variables=tuple(variables),
+            masked=self.allow_missing,
+        )
+
+    # ------------------------------------------------------------ encoding
+
+    def _check_array(self, X):
+        from sklearn.utils.validation import check_array
+
+        return check_array(
+            X,
+            dtype=[np.float64, np.float32],
+            ensure_all_finite="allow-nan" if self.allow_missing else True,
+        )
+
+    def _check_missing(self, columns):
+        if self.allow_missing:
+            return
+        for name, column in zip(self.columns_, columns, strict=True):
+            missing = np.asarray(_isna(column), dtype=bool)
+            if missing.any():
+                raise ValueError(
+                    f"Input X contains NaN or missing values (column {name!r}); "
+                    "use missing='mask' to train on incomplete rows."
+                )
+
+    def transform(self, X, owner="TabularEncoder"):
+        """Encode X as a float matrix, with observation indicators if allowed.
+
+        ``owner`` names the estimator in error messages.
+        """
+        if self.frame_:
+            if not _is_frame(X):
+                raise TypeError(
+                    "this model was fitted on a DataFrame with non-numeric columns; "
+                    "pass a DataFrame with the same columns."
+                )
+            columns = [X.iloc[:, j] for j in range(X.shape[1])]
+            dtype = np.float64
+        else:
+            X = self._check_array(X)
+            columns = [X[:, j] for j in range(X.shape[1])]
+            dtype = X.dtype
+        if len(columns) != self.n_columns:
+            raise ValueError(
+                f"X has {len(columns)} features, but {owner} is expecting "
+                f"{self.n_columns} features as input."
+            )
+        if len(columns[0]) == 0:
+            raise ValueError(
+                "Found array with 0 sample(s) while a minimum of 1 is required."
+            )
+        self._check_missing(columns)
+        blocks, observed = [], []
+        for j in self.order_:
+            kind, column = self.kinds_[j], columns[j]
+            if isinstance(kind, _Categorical):
+                block, seen = kind.encode_series(column)
+            else:
+                values = _as_float(column) if self.frame_ else column.astype(np.float64)
+                if np.isinf(values).any():
+                    raise ValueError(
+                        f"Input X contains infinity (column {self.columns_[j]!r})."
+                    )
+                seen = ~np.isnan(values)
+                block = np.where(seen, values, 0.0)
+                block = kind.encode(block)
+                block[~seen] = 0.0
+            blocks.append(block)
+            observed.append(seen)
+        if self.allow_missing:
+            blocks.append(np.stack(observed, axis=1).astype(np.float64))
+        return np.ascontiguousarray(np.concatenate(blocks, axis=1), dtype=dtype)
+
+    def inverse_transform(self, X, dtype=np.float64):
+        """Decode the data columns of an encoded matrix back into a table.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_encoded)
+            Decoder means (the observation indicators, if any, are not part
+            of them).
+        dtype : numpy dtype, default=np.float64
+            Dtype of the output when the encoder was fitted on an array.
+
+        Returns
+        -------
+        table : DataFrame or ndarray
+            A DataFrame with the fitted columns and dtypes when fitted on a
+            DataFrame; an array otherwise.
+        """
+        decoded, start = {}, 0
+        for j in self.order_:
+            kind = self.kinds_[j]
+            block = X[:, start : start + kind.width]
+            start += kind.width
+            decoded[j] = block
+        if not self.frame_:
+            return np.stack(
+                [self.kinds_[j].decode(decoded[j]) for j in range(self.n_columns)],
+                axis=1,
+            ).astype(dtype, copy=False)
+        import pandas as pd
+
+        index = pd.RangeIndex(len(X))
+        series = {}
+        for j, kind in enumerate(self.kinds_):
+            name = self.columns_[j]
+            if isinstance(kind, _Categorical):
+                series[j] = kind.decode_series(decoded[j], name, index)
+            else:
+                series[j] = pd.Series(
+                    kind.decode(decoded[j]), name=name, index=index
+                ).astype(kind.dtype)
+        frame = pd.concat([series[j] for j in range(self.n_columns)], axis=1)
+        frame.columns = pd.Index(self.columns_)
+        return frame
+
+
+def _isna(column):
+    import pandas as pd
+
+    if isinstance(column, np.ndarray):
+        return np.isnan(column)
+    return pd.isna(column)

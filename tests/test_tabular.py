@@ -1,0 +1,201 @@
+"""Mixed column types and missing values: TabularEncoder, MixedLikelihood and
+VAETransformer on DataFrames and incomplete arrays."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from skvae import (
+    CategoricalLikelihood,
+    GaussianLikelihood,
+    MixedLikelihood,
+    VAETransformer,
+)
+from skvae._tabular import TabularEncoder
+
+pd = pytest.importorskip("pandas")
+
+
+def _frame(n=120, seed=0):
+    rng = np.random.RandomState(seed)
+    return pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "count": rng.randint(0, 10, n),
+            "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+            "shape": pd.Series(rng.choice(["round", "square"], n), dtype=object),
+            "flag": rng.rand(n) > 0.5,
+            "y": rng.normal(size=n).astype(np.float32),
+        }
+    )
+
+
+def _vae(**kwargs):
+    params = dict(
+        n_components=2,
+        hidden_layer_sizes=(16,),
+        max_iter=3,
+        random_state=0,
+        device="cpu",
+    )
+    return VAETransformer(**{**params, **kwargs})
+
+
+# ------------------------------------------------------------- likelihoods
+
+
+def test_categorical_likelihood_matches_torch():
+    lik = CategoricalLikelihood()
+    logits = torch.randn(5, 4)
+    x = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 1]), 4).float()
+    expected = torch.distributions.OneHotCategorical(logits=logits).log_prob(x)
+    torch.testing.assert_close(lik.log_prob(logits, x), expected)
+    torch.testing.assert_close(lik.mean(logits).sum(-1), torch.ones(5))
+    assert lik.log_prob(logits, torch.zeros(5, 4)).abs().max() == 0
+
+
+def test_mixed_likelihood_sums_blocks_and_slices_shared_params():
+    gauss, cat = GaussianLikelihood(), CategoricalLikelihood()
+    lik = MixedLikelihood((gauss, cat), (2, 3), n_variables=(2, 1))
+    own_g, own_c, shared = torch.randn(4, 2), torch.randn(4, 3), torch.randn(4, 2)
+    params = torch.cat([own_g, own_c, shared], dim=-1)
+    x = torch.cat([torch.randn(4, 2), torch.eye(3)[[0, 1, 2, 0]]], dim=-1)
+    expected = gauss.log_prob(torch.cat([own_g, shared], -1), x[:, :2])
+    expected = expected + cat.log_prob(own_c, x[:, 2:])
+    torch.testing.assert_close(lik.log_prob(params, x), expected)
+    assert lik.n_params(5) == 7 and lik.n_shared_params(5) == 2
+
+
+def test_masked_likelihood_skips_missing_entries():
+    lik = MixedLikelihood(
+        (GaussianLikelihood(), CategoricalLikelihood()),
+        (2, 3),
+        n_variables=(2, 1),
+        masked=True,
+    )
+    params = torch.randn(3, 7)
+    data = torch.cat([torch.randn(3, 2), torch.eye(3)], dim=-1)
+    observed = torch.ones(3, 3)
+    full = lik.log_prob(params, torch.cat([data, observed], -1))
+    unmasked = MixedLikelihood(lik.likelihoods, lik.sizes, lik.n_variables)
+    torch.testing.assert_close(full, unmasked.log_prob(params, data))
+    # hiding a value changes nothing but removing its term
+    hidden = observed.clone()
+    hidden[:, 0] = 0
+    changed = data.clone()
+    changed[:, 0] = 100.0
+    a = lik.log_prob(params, torch.cat([data, hidden], -1))
+    b = lik.log_prob(params, torch.cat([changed, hidden], -1))
+    torch.testing.assert_close(a, b)
+    assert (a > full).any() or (a < full).any()
+
+
+# ----------------------------------------------------------------- encoder
+
+
+def test_encoder_round_trip_keeps_columns_and_dtypes():
+    df = _frame(30)
+    enc = TabularEncoder().fit(df)
+    Z = enc.transform(df)
+    assert Z.shape == (30, 1 + 1 + 3 + 2 + 1 + 1)
+    back = enc.inverse_transform(Z)
+    assert list(back.columns) == list(df.columns)
+    assert (back.dtypes == df.dtypes).all()
+    pd.testing.assert_frame_equal(back, df, check_exact=False, atol=1e-5)
+
+
+def test_encoder_missing_values_become_indicators():
+    df = _frame(10)
+    df.loc[0, "x"] = np.nan
+    df.loc[1, "colour"] = None
+    with pytest.raises(ValueError, match="missing"):
+        TabularEncoder().fit(df)
+    enc = TabularEncoder(allow_missing=True).fit(df)
+    Z = enc.transform(df)
+    indicators = Z[:, -df.shape[1] :]
+    assert indicators.shape == (10, 6)
+    assert indicators.sum() == 10 * 6 - 2
+    assert not np.isnan(Z).any()
+
+
+# --------------------------------------------------------------- estimator
+
+
+def test_fit_on_mixed_frame_samples_the_same_table():
+    df = _frame()
+    vae = _vae().fit(df)
+    assert vae.n_features_in_ == 6
+    assert list(vae.feature_names_in_) == list(df.columns)
+    assert isinstance(vae.likelihood_, MixedLikelihood)
+    assert vae.transform(df).shape == (len(df), 2)
+    for out in (
+        vae.sample(20, random_state=0),
+        vae.inverse_transform(np.zeros((3, 2))),
+    ):
+        assert list(out.columns) == list(df.columns)
+        assert (out.dtypes == df.dtypes).all()
+        assert set(out["colour"].cat.categories) == set(df["colour"].cat.categories)
+        assert set(out["shape"]) <= set(df["shape"])
+        assert out["count"].between(df["count"].min(), df["count"].max()).all()
+    assert vae.sample(2, X=df[:3], random_state=0).shape == (6, 6)
+    assert vae.interpolate(df[:2], df[2:4], n_steps=3).shape == (6, 6)
+    assert np.isfinite(vae.score_samples(df[:5])).all()
+    assert np.isfinite(vae.score(df, n_importance=3))
+    clone = pickle.loads(pickle.dumps(vae))
+    np.testing.assert_allclose(clone.transform(df), vae.transform(df))
+
+
+def test_mixed_frame_column_checks():
+    df = _frame()
+    vae = _vae().fit(df)
+    with pytest.raises(ValueError, match="feature names"):
+        vae.transform(df[df.columns[::-1]])
+    with pytest.raises(ValueError, match="likelihood='gaussian'"):
+        _vae(likelihood="bernoulli").fit(df)
+    with pytest.raises(TypeError, match="cannot save"):
+        vae.save("unused.safetensors")
+
+
+def test_numeric_frame_and_arrays_unchanged():
+    df = _frame().drop(columns=["colour", "shape", "flag"])
+    vae = _vae().fit(df)
+    assert not hasattr(vae, "tabular_")
+    assert isinstance(vae.sample(3, random_state=0), np.ndarray)
+    # refitting on numeric data drops a previous table encoding
+    vae.fit(_frame())
+    assert hasattr(vae, "tabular_")
+    vae.fit(df.to_numpy())
+    assert not hasattr(vae, "tabular_")
+
+
+def test_missing_mask_on_frame_and_array():
+    df = _frame()
+    df.loc[::3, "x"] = np.nan
+    df.loc[::4, "colour"] = None
+    df.loc[::5, "shape"] = None
+    with pytest.raises(ValueError, match="missing"):
+        _vae().fit(df)
+    vae = _vae(missing="mask").fit(df)
+    assert vae.__sklearn_tags__().input_tags.allow_nan
+    assert np.isfinite(vae.transform(df)).all()
+    sample = vae.sample(10, random_state=0)
+    assert not sample.isna().any().any()
+
+    X = np.random.RandomState(0).normal(size=(80, 4))
+    X[::3, 1] = np.nan
+    vae = _vae(missing="mask").fit(X)
+    assert vae.transform(X.astype(np.float32)).dtype == np.float32
+    assert np.isfinite(vae.inverse_transform(vae.transform(X))).all()
+    with pytest.raises(ValueError, match="infinity"):
+        vae.transform(np.full((2, 4), np.inf))
+
+
+def test_masked_training_is_reproducible():
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    X[:30, 2] = np.nan
+    a = _vae(missing="mask").fit(X)
+    b = _vae(missing="mask").fit(X)
+    np.testing.assert_allclose(a.transform(X), b.transform(X))
+    assert np.isfinite(a.loss_curve_).all()
