@@ -2,6 +2,7 @@
 
 from ._autoencoder import AutoencoderTransformer
 from ._estimator import VAETransformer
+from ._imputer import VAEImputer
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule
@@ -11,6 +12,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "VAETransformer",
+    "VAEImputer",
     "AutoencoderTransformer",
     "VAEModule",
     "Likelihood",

@@ -1,0 +1,250 @@
+"""VAEImputer: missing values filled in by a variational autoencoder."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from ._estimator import VAETransformer, _check_count
+from ._utils import make_generator
+
+
+class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Fill in missing values with a variational autoencoder's estimate.
+
+    A :class:`VAETransformer` with ``missing="mask"`` is trained on the
+    incomplete rows: the reconstruction term of its ELBO skips the missing
+    entries and its encoder sees one missingness indicator per column. Each
+    row is then encoded from its observed entries, its latent mean decoded,
+    and the decoder's means fill the missing entries; observed entries are
+    returned unchanged. DataFrames may mix numeric, integer, boolean and
+    categorical columns (missing values as NaN, ``pd.NA`` or None):
+    categorical entries are filled with the most probable category,
+    integers with rounded values and booleans with the more probable value.
+    :meth:`sample_imputations` gives several draws for multiple imputation.
+
+    Parameters
+    ----------
+    n_components : int, default=4
+        Dimension of the latent space.
+    hidden_layer_sizes : array-like of int, default=(128, 64)
+        Sizes of the encoder's hidden layers; the decoder mirrors them.
+    beta : float, default=1.0
+        Weight of the KL term.
+    batch_size : int, default=128
+        Rows per mini-batch.
+    learning_rate_init : float, default=1e-3
+        Adam's step size.
+    max_iter : int, default=200
+        Number of epochs.
+    device : str or torch.device, default="auto"
+        Where to train and infer.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the training.
+    verbose : int, default=0
+        Show a progress bar when positive.
+
+    Attributes
+    ----------
+    vae_ : VAETransformer
+        The fitted autoencoder (``missing="mask"``).
+    n_iter_ : int
+        Number of epochs run.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+
+    See Also
+    --------
+    sklearn.impute.IterativeImputer : Round-robin regression of each feature.
+    sklearn.impute.KNNImputer : Mean of the nearest neighbours.
+    VAETransformer : The underlying model.
+
+    References
+    ----------
+    Kingma, D. P. and Welling, M. (2014). Auto-Encoding Variational Bayes.
+    International Conference on Learning Representations.
+
+    Nazábal, A., Olmos, P. M., Ghahramani, Z. and Valera, I. (2020). Handling
+    incomplete heterogeneous data using VAEs. Pattern Recognition, 107.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skvae import VAEImputer
+    >>> X, _ = load_diabetes(return_X_y=True)
+    >>> X = X.copy()
+    >>> X[::4, 2] = np.nan
+    >>> imputer = VAEImputer(max_iter=2, random_state=0).fit(X)
+    >>> X_filled = imputer.transform(X)
+    >>> X_filled.shape, bool(np.isnan(X_filled).any())
+    ((442, 10), False)
+    >>> imputer.sample_imputations(X[:5], n_imputations=3, random_state=0).shape
+    (3, 5, 10)
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like"],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_components=4,
+        *,
+        hidden_layer_sizes=(128, 64),
+        beta=1.0,
+        batch_size=128,
+        learning_rate_init=1e-3,
+        max_iter=200,
+        device="auto",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.beta = beta
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the autoencoder on the observed entries of X.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Data with missing values.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted imputer.
+        """
+        self.vae_ = VAETransformer(
+            self.n_components,
+            hidden_layer_sizes=self.hidden_layer_sizes,
+            beta=self.beta,
+            batch_size=self.batch_size,
+            learning_rate_init=self.learning_rate_init,
+            max_iter=self.max_iter,
+            device=self.device,
+            random_state=self.random_state,
+            verbose=self.verbose,
+            missing="mask",
+        ).fit(X)
+        self.n_features_in_ = self.vae_.n_features_in_
+        self.n_iter_ = self.vae_.n_iter_
+        if hasattr(self.vae_, "feature_names_in_"):
+            self.feature_names_in_ = self.vae_.feature_names_in_
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def transform(self, X):
+        """Fill the missing entries of X with the decoder's estimate.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Data with missing values.
+
+        Returns
+        -------
+        X_filled : ndarray or DataFrame of shape (n_samples, n_features)
+            X with every missing entry filled in: an array in X's floating
+            dtype, or a DataFrame with X's columns, dtypes and index when
+            fitted on a DataFrame.
+        """
+        return self._impute(X, None)
+
+    def sample_imputations(self, X, n_imputations=5, *, random_state=None):
+        """Several completions of X, for multiple imputation.
+
+        Each completion draws one latent point from q(z | x) per row (given
+        its observed entries) and fills the missing entries with the
+        decoder's means there, so the completions differ where the observed
+        entries leave the latent point uncertain; the decoder's own noise is
+        not added.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            Data with missing values.
+        n_imputations : int, default=5
+            Number of completions.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the draws.
+
+        Returns
+        -------
+        imputations : ndarray of shape (n_imputations, n_samples, n_features) \
+                or list of DataFrame
+            The completions, as a list of DataFrames when fitted on a
+            DataFrame.
+        """
+        _check_count(n_imputations, "n_imputations")
+        seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+        generator = make_generator(seed)
+        out = [self._impute(X, generator) for _ in range(n_imputations)]
+        return np.stack(out) if isinstance(out[0], np.ndarray) else out
+
+    def _impute(self, X, generator):
+        check_is_fitted(self)
+        vae = self.vae_
+        encoded = vae._check_X(X, reset=False)
+        n_features = encoded.shape[1] - vae.n_features_in_
+        observed = encoded[:, n_features:] > 0.5
+        noise = None
+        if generator is not None:
+            noise = torch.randn(
+                (len(encoded), vae.n_components), generator=generator
+            ).numpy()
+
+        def decode(module, x, *eps):
+            loc, log_scale = module.encode(x)
+            z = loc if not eps else module.reparameterize(loc, log_scale, eps[0])
+            return vae.likelihood_.mean(module.decode(z))
+
+        arrays = (encoded,) if noise is None else (encoded, noise.astype(encoded.dtype))
+        estimate = vae.tabular_.inverse_transform(
+            vae._map_batches(decode, *arrays), dtype=encoded.dtype
+        )
+        # observation indicators are in block order; back to column order
+        mask = np.empty_like(observed)
+        mask[:, vae.tabular_.order_] = observed
+        if isinstance(estimate, np.ndarray):
+            values = check_array(X, dtype=encoded.dtype, ensure_all_finite="allow-nan")
+            return np.where(mask, values, estimate)
+        estimate.index = X.index
+        return X.where(mask, estimate)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

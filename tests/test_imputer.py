@@ -1,0 +1,95 @@
+"""VAEImputer: scikit-learn's checks, pipelines, mixed tables, multiple imputation."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skvae import VAEImputer, VAETransformer
+
+TINY = dict(n_components=2, hidden_layer_sizes=(16,), max_iter=3, device="cpu")
+
+
+@parametrize_with_checks(
+    [
+        VAEImputer(random_state=0, **TINY),
+        VAETransformer(random_state=0, missing="mask", **TINY),
+    ],
+    expected_failed_checks=lambda est: {},
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def incomplete():
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    rng = np.random.RandomState(0)
+    X_missing = X.copy()
+    X_missing[rng.rand(*X.shape) < 0.2] = np.nan
+    return X, X_missing, y
+
+
+def test_fills_only_missing_entries(incomplete):
+    X, X_missing, _ = incomplete
+    imputer = VAEImputer(random_state=0, **{**TINY, "max_iter": 20})
+    X_filled = imputer.fit_transform(X_missing)
+    observed = ~np.isnan(X_missing)
+    assert not np.isnan(X_filled).any()
+    np.testing.assert_array_equal(X_filled[observed], X_missing[observed])
+    # better than zero (the mean of standardized data) on the hidden entries
+    err = np.sqrt(np.mean((X_filled - X)[~observed] ** 2))
+    assert err < np.sqrt(np.mean(X[~observed] ** 2))
+    assert imputer.transform(X_missing.astype(np.float32)).dtype == np.float32
+
+
+def test_in_a_pipeline(incomplete):
+    _, X_missing, y = incomplete
+    pipe = make_pipeline(VAEImputer(random_state=0, **TINY), LinearRegression())
+    assert pipe.fit(X_missing, y).predict(X_missing).shape == y.shape
+
+
+def test_multiple_imputation(incomplete):
+    _, X_missing, _ = incomplete
+    imputer = VAEImputer(random_state=0, **TINY).fit(X_missing)
+    draws = imputer.sample_imputations(X_missing[:20], n_imputations=4, random_state=0)
+    assert draws.shape == (4, 20, 10)
+    observed = ~np.isnan(X_missing[:20])
+    assert (draws[:, observed] == X_missing[:20][observed]).all()
+    assert draws[:, ~observed].std(axis=0).max() > 0
+    again = imputer.sample_imputations(X_missing[:20], n_imputations=4, random_state=0)
+    np.testing.assert_array_equal(draws, again)
+    with pytest.raises(ValueError, match="n_imputations"):
+        imputer.sample_imputations(X_missing, n_imputations=0)
+
+
+def test_mixed_frame():
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    n = 100
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "k": rng.randint(0, 5, n),
+            "c": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "s": pd.Series(rng.choice(["u", "v"], n), dtype=object),
+            "b": pd.array(rng.rand(n) > 0.5, dtype="boolean"),
+        },
+        index=np.arange(n) * 2,
+    )
+    df_missing = df.copy()
+    df_missing.loc[df.index[::3], "x"] = np.nan
+    df_missing.loc[df.index[::4], "c"] = None
+    df_missing.loc[df.index[::5], "s"] = None
+    df_missing.loc[df.index[::6], "b"] = pd.NA
+    filled = VAEImputer(random_state=0, **TINY).fit(df_missing).transform(df_missing)
+    assert not filled.isna().any().any()
+    assert (filled.index == df.index).all()
+    assert (filled.dtypes == df.dtypes).all()
+    observed = df_missing.notna()
+    for col in df.columns:
+        assert (filled[col][observed[col]] == df_missing[col][observed[col]]).all()
+    assert set(filled["c"]) <= set(df["c"])
