@@ -63,7 +63,7 @@ pipe = Pipeline(
 # scales the held-out fold and returns the VAE's mean ELBO on it, in nats
 # per image. No label is used.
 param_grid = {"vae__n_components": [2, 4, 8], "vae__beta": [0.5, 1.0, 2.0]}
-search = GridSearchCV(pipe, param_grid, cv=3)
+search = GridSearchCV(pipe, param_grid, cv=2)
 search.fit(X_train)
 print("best parameters:", search.best_params_)
 print(f"best held-out ELBO: {search.best_score_:.2f} nats per image")
