@@ -60,11 +60,7 @@ class _Numeric:
 
     def __init__(self, values, dtype):
         self.dtype = dtype
-        self.is_integer = (
-            np.dtype(dtype).kind in "iu"
-            if _plain(dtype)
-            else (_integer_extension(dtype))
-        )
+        self.is_integer = _is_integer(dtype)
         finite = values[~np.isnan(values)]
         self.mean = float(finite.mean()) if finite.size else 0.0
         std = float(finite.std()) if finite.size else 0.0
@@ -151,11 +147,7 @@ class _Categorical:
         return series.astype(self.dtype)
 
 
-def _plain(dtype):
-    return isinstance(dtype, np.dtype)
-
-
-def _integer_extension(dtype):
+def _is_integer(dtype):
     import pandas as pd
 
     return pd.api.types.is_integer_dtype(dtype)
