@@ -136,8 +136,9 @@ class VAETransformer(_BaseAutoencoder):
     kl_per_component_ : ndarray of shape (n_components,)
         Mean KL divergence of q(z | x) from the prior along each latent
         dimension, in nats, on the data of the last ``fit`` or
-        ``partial_fit`` (at most 10,000 evenly spaced rows of it). The latent dimensions (the columns of
-        ``transform``) are reordered after training so that it decreases.
+        ``partial_fit`` (at most 10,000 evenly spaced rows of it). The
+        latent dimensions (the columns of ``transform``) are reordered after
+        training so that it decreases.
     n_active_components_ : int
         Number of latent dimensions with ``kl_per_component_`` above 0.01
         nats; the others have collapsed to the prior and carry no
