@@ -543,6 +543,9 @@ def train(
                 module, likelihood, batch, generator=generator, variational=variational
             )
 
+    val_seed = None
+    if val is not None:
+        val_seed = int(torch.randint(2**62, (), generator=generator, device=device))
     # The state at the end of the last epoch whose loss and weights were finite,
     # with the number of records it matches; restored on divergence or
     # interrupt. Taken once per epoch: the steps themselves never synchronise.
@@ -590,7 +593,9 @@ def train(
                         val,
                         beta,
                         batch_size,
-                        generator,
+                        # The same draws every epoch, so that the loss moves
+                        # with the weights and not with the noise.
+                        torch.Generator(device=device).manual_seed(val_seed),
                         variational,
                         parallel,
                     )
