@@ -76,6 +76,9 @@ def patch_step(monkeypatch, action):
         return action(next(calls), self, lambda: original(self, *args, **kwargs))
 
     monkeypatch.setattr(torch.optim.Adam, "step", step)
+    # the loop calls the fused kernel directly after the first step; use
+    # Adam.step throughout so that every step passes through ``action``
+    monkeypatch.setattr(skvae._training, "optimizer_step", lambda opt: opt.step)
 
 
 # ----------------------------------------------------------------- divergence

@@ -97,3 +97,60 @@ def test_early_stopping_switched_on_for_a_warm_start_fit(X):
     vae = VAETransformer(2, **TINY, warm_start=True).fit(X)
     vae.set_params(early_stopping=True).fit(X)
     assert len(vae.validation_scores_) == 3 and vae.n_iter_ == 6
+
+
+def _train_steps(step_fn, n_steps=5, **adam_kwargs):
+    """Parameters and Adam state after a few steps of a small regression."""
+    generator = torch.Generator().manual_seed(0)
+    model = torch.nn.Linear(6, 3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, **adam_kwargs)
+    step = step_fn(optimizer)
+    for _ in range(n_steps):
+        x = torch.randn(8, 6, generator=generator)
+        for p in model.parameters():
+            p.grad = None
+        model(x).square().sum().backward()
+        step()
+    state = [optimizer.state[p] for p in model.parameters()]
+    return list(model.parameters()), state
+
+
+def test_direct_fused_adam_step_equals_adam_step_bitwise():
+    from skvae._training import _direct_adam_matches, optimizer_step
+
+    assert _direct_adam_matches()  # this torch takes the fast path
+    fast_params, fast_state = _train_steps(optimizer_step, fused=True)
+    ref_params, ref_state = _train_steps(lambda opt: opt.step, fused=True)
+    for a, b in zip(fast_params, ref_params, strict=True):
+        assert torch.equal(a, b)
+    for a, b in zip(fast_state, ref_state, strict=True):
+        for key in ("step", "exp_avg", "exp_avg_sq"):
+            assert torch.equal(a[key], b[key])
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        lambda p: torch.optim.Adam(p, lr=1e-2),  # not fused
+        lambda p: torch.optim.Adam(p, lr=1e-2, fused=True, amsgrad=True),
+        lambda p: torch.optim.Adam(p, lr=1e-2, fused=True, weight_decay=0.1),
+        lambda p: torch.optim.SGD(p, lr=1e-2),
+    ],
+)
+def test_optimizer_step_falls_back_to_step_for_other_optimizers(optimizer):
+    from skvae._training import optimizer_step
+
+    opt = optimizer(torch.nn.Linear(2, 2).parameters())
+    assert optimizer_step(opt) == opt.step
+
+
+def test_optimizer_step_honours_step_hooks():
+    from skvae._training import optimizer_step
+
+    opt = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), lr=1e-2, fused=True)
+    assert optimizer_step(opt) != opt.step
+    opt.register_step_post_hook(lambda *args: None)
+    assert optimizer_step(opt) == opt.step
