@@ -61,6 +61,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
     missing : {"error", "mask"}, default="error"
         ``"mask"`` accepts missing values and leaves them out of the
         reconstruction loss, as in :class:`VAETransformer`.
+    numeric_scaling : {"standard", "quantile"}, default="standard"
+        How numeric columns are scaled, as in :class:`VAETransformer`.
 
     Attributes
     ----------
@@ -142,6 +144,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         warm_start=False,
         mixed_precision=False,
         missing="error",
+        numeric_scaling="standard",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -160,6 +163,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.warm_start = warm_start
         self.mixed_precision = mixed_precision
         self.missing = missing
+        self.numeric_scaling = numeric_scaling
 
     def _loss_config(self):
         return {"variational": False}

@@ -73,6 +73,7 @@ class _BaseAutoencoder(
         "warm_start": ["boolean"],
         "mixed_precision": ["boolean"],
         "missing": [StrOptions({"error", "mask"})],
+        "numeric_scaling": [StrOptions({"standard", "quantile"})],
     }
 
     def _loss_config(self):
@@ -326,9 +327,9 @@ class _BaseAutoencoder(
         return self.missing == "mask"
 
     def _check_X(self, X, *, reset):
-        if (reset and needs_tabular(X, self._allows_missing())) or (
-            not reset and hasattr(self, "tabular_")
-        ):
+        if (
+            reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
+        ) or (not reset and hasattr(self, "tabular_")):
             return self._check_table(X, reset=reset)
         if reset and hasattr(self, "tabular_"):
             del self.tabular_
@@ -352,19 +353,23 @@ class _BaseAutoencoder(
         """Encode a mixed-type or incomplete table with ``tabular_``.
 
         On ``reset`` the encoder is fitted and stored as ``tabular_``; it
-        standardizes numeric columns, one-hot encodes categorical ones and,
+        scales numeric columns (``numeric_scaling``), one-hot encodes
+        categorical ones and,
         with missing values allowed, appends an observation indicator per
         column (see :mod:`skvae._tabular`).
         """
         if reset:
             if not (isinstance(self.likelihood, str) and self.likelihood == "gaussian"):
                 raise ValueError(
-                    "Mixed-type or incomplete data is modelled column by column "
-                    "(Gaussian, Bernoulli or categorical by dtype); it needs "
+                    "Mixed-type or incomplete data, and numeric_scaling='quantile', "
+                    "are modelled column by column (Gaussian, Bernoulli or "
+                    "categorical by dtype); they need "
                     f"likelihood='gaussian', got {self.likelihood!r}."
                 )
             _check_feature_names(self, X, reset=True)
-            encoder = TabularEncoder(allow_missing=self._allows_missing()).fit(X)
+            encoder = TabularEncoder(
+                allow_missing=self._allows_missing(), numeric=self.numeric_scaling
+            ).fit(X)
             self.n_features_in_ = encoder.n_columns
             self.tabular_ = encoder
         else:

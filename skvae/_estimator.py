@@ -103,6 +103,15 @@ class VAETransformer(_BaseAutoencoder):
         ELBO) and the encoder sees one missingness indicator per column.
         Data is then standardized per column inside the model, and
         ``inverse_transform`` and ``sample`` return complete rows.
+    numeric_scaling : {"standard", "quantile"}, default="standard"
+        How numeric columns are scaled for their Gaussian likelihood when the
+        data goes through ``tabular_`` (a DataFrame with non-numeric columns,
+        or ``missing="mask"``): ``"standard"`` standardizes each column;
+        ``"quantile"`` maps each column through its empirical quantiles
+        (at most 1,000) to a standard normal, for skewed, heavy-tailed or
+        multi-modal columns, and maps decoded values back, so they stay in
+        the range seen in fit. ``"quantile"`` also sends numeric arrays
+        through ``tabular_``; with ``"standard"`` they are modelled as given.
 
     Attributes
     ----------
@@ -145,8 +154,9 @@ class VAETransformer(_BaseAutoencoder):
         information about x.
     tabular_ : TabularEncoder
         Only when fitted on a DataFrame with boolean, categorical, object or
-        string columns, or with ``missing="mask"``: the encoding of the
-        columns (numeric ones standardized, booleans as 0/1, categorical
+        string columns, with ``missing="mask"`` or with
+        ``numeric_scaling="quantile"``: the encoding of the columns (numeric
+        ones scaled by ``numeric_scaling``, booleans as 0/1, categorical
         ones one-hot over the categories seen in fit). The likelihood is
         then a :class:`MixedLikelihood` (Gaussian with a learned scale per
         standardized numeric column, Bernoulli per boolean, categorical per
@@ -224,6 +234,7 @@ class VAETransformer(_BaseAutoencoder):
         warm_start=False,
         mixed_precision=False,
         missing="error",
+        numeric_scaling="standard",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -244,6 +255,7 @@ class VAETransformer(_BaseAutoencoder):
         self.warm_start = warm_start
         self.mixed_precision = mixed_precision
         self.missing = missing
+        self.numeric_scaling = numeric_scaling
 
     def _loss_config(self):
         return {"beta": self.beta, "kl_warmup": self.kl_warmup, "variational": True}

@@ -23,7 +23,7 @@ import numpy as np
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 
-__all__ = ["TabularEncoder", "needs_tabular"]
+__all__ = ["TabularEncoder", "needs_tabular", "KINDS", "NUMERIC_KINDS"]
 
 
 def _is_frame(X):
@@ -42,13 +42,14 @@ def _is_number(dtype):
     return pd.api.types.is_numeric_dtype(dtype) and not _is_boolean(dtype)
 
 
-def needs_tabular(X, allow_missing):
+def needs_tabular(X, allow_missing, numeric="standard"):
     """Whether X must go through :class:`TabularEncoder` rather than check_array.
 
-    True when missing values are allowed, or when X is a DataFrame with a
-    boolean, categorical, object or string column.
+    True when missing values are allowed, when numeric columns are not
+    modelled as given (``numeric != "standard"``), or when X is a DataFrame
+    with a boolean, categorical, object or string column.
     """
-    if allow_missing:
+    if allow_missing or numeric != "standard":
         return True
     return _is_frame(X) and not all(_is_number(d) for d in X.dtypes)
 
@@ -74,6 +75,58 @@ class _Numeric:
 
     def decode(self, block):
         values = block[:, 0].astype(np.float64) * self.scale + self.mean
+        if self.is_integer:
+            values = np.clip(np.round(values), self.low, self.high)
+        return values
+
+
+class _Quantile(_Numeric):
+    """A float or integer column mapped through its quantiles to a standard normal.
+
+    The fitted quantiles at ``references`` (evenly spaced probabilities)
+    define a monotone map: a value's position among them (linear
+    interpolation; tied quantiles give the middle of their range, as in
+    scikit-learn's ``QuantileTransformer``) is a probability, and the
+    standard normal quantile of that probability is the encoded value.
+    Skewed, heavy-tailed and multi-modal columns become standard normal, which
+    a Gaussian likelihood fits well; decoding maps back through the same
+    quantiles, so decoded values stay within the range seen in fit.
+
+    The probabilities are squeezed affinely from [0, 1] into
+    [1 / (2 n), 1 - 1 / (2 n)] for n fitted values (the smallest and largest
+    value at their mid-rank positions, about 3.5 standard deviations out for
+    n = 2000), rather than clipped far into the tails, so the extremes are
+    not outliers for the Gaussian likelihood and decoding inverts encoding.
+    """
+
+    #: at most this many quantiles are stored per column
+    n_quantiles = 1000
+
+    def __init__(self, values, dtype):
+        super().__init__(values, dtype)
+        finite = values[~np.isnan(values)]
+        n = max(min(self.n_quantiles, finite.size), 2)
+        self.references = np.linspace(0.0, 1.0, n)
+        quantiles = np.quantile(finite, self.references) if finite.size else np.zeros(n)
+        self.quantiles = np.maximum.accumulate(quantiles)
+        self.margin = 0.5 / max(finite.size, 1)
+
+    def encode(self, values):
+        from scipy.special import ndtri
+
+        q, r = self.quantiles, self.references
+        # the mean of the left- and right-continuous interpolations, so a
+        # value equal to several quantiles maps to the middle of their range
+        p = 0.5 * (np.interp(values, q, r) - np.interp(-values, -q[::-1], -r[::-1]))
+        return ndtri(self.margin + (1.0 - 2.0 * self.margin) * p)[:, None]
+
+    def decode(self, block):
+        from scipy.special import ndtr
+
+        width = 1.0 - 2.0 * self.margin
+        p = ndtr(block[:, 0].astype(np.float64)) - self.margin
+        p = np.clip(p / width, 0.0, 1.0) if width > 0 else np.full_like(p, 0.5)
+        values = np.interp(p, self.references, self.quantiles)
         if self.is_integer:
             values = np.clip(np.round(values), self.low, self.high)
         return values
@@ -147,6 +200,12 @@ class _Categorical:
         return series.astype(self.dtype)
 
 
+#: how numeric columns may be scaled, by the name users pass
+NUMERIC_KINDS = {"standard": _Numeric, "quantile": _Quantile}
+#: every kind of column, for code that must recognise them (persistence)
+KINDS = (_Numeric, _Quantile, _Boolean, _Categorical)
+
+
 def _is_integer(dtype):
     import pandas as pd
 
@@ -167,6 +226,11 @@ class TabularEncoder:
         Allow missing values (NaN, ``pd.NA``, None) and append one
         observation indicator per column to the encoded matrix. When False,
         a missing value is an error.
+    numeric : {"standard", "quantile"}, default="standard"
+        How numeric and integer columns are scaled: ``"standard"`` subtracts
+        the mean and divides by the standard deviation; ``"quantile"`` maps
+        each column through its empirical quantiles to a standard normal,
+        for skewed or multi-modal columns.
 
     Examples
     --------
@@ -181,8 +245,9 @@ class TabularEncoder:
     True
     """
 
-    def __init__(self, allow_missing=False):
+    def __init__(self, allow_missing=False, numeric="standard"):
         self.allow_missing = allow_missing
+        self.numeric = numeric
 
     # ------------------------------------------------------------- fitting
 
@@ -205,18 +270,23 @@ class TabularEncoder:
                 "Found array with 0 sample(s) or 0 feature(s) while a minimum of "
                 "1 is required."
             )
+        if self.numeric not in NUMERIC_KINDS:
+            raise ValueError(
+                f"numeric must be one of {sorted(NUMERIC_KINDS)}, got {self.numeric!r}."
+            )
+        numeric = NUMERIC_KINDS[self.numeric]
         kinds = []
         for column, dtype in zip(columns, dtypes, strict=True):
             if not self.frame_:
-                kinds.append(_Numeric(column.astype(np.float64), dtype))
+                kinds.append(numeric(column.astype(np.float64), dtype))
             elif _is_boolean(dtype):
                 kinds.append(_Boolean(_as_float(column), dtype))
             elif _is_number(dtype):
-                kinds.append(_Numeric(_as_float(column), dtype))
+                kinds.append(numeric(_as_float(column), dtype))
             else:
                 kinds.append(_Categorical(column))
         # Block order: numeric, boolean, then each categorical column.
-        rank = {_Numeric: 0, _Boolean: 1, _Categorical: 2}
+        rank = {_Numeric: 0, _Quantile: 0, _Boolean: 1, _Categorical: 2}
         self.order_ = sorted(range(len(kinds)), key=lambda j: rank[type(kinds[j])])
         self.kinds_ = kinds
         self._check_missing(columns)

@@ -199,3 +199,75 @@ def test_masked_training_is_reproducible():
     b = _vae(missing="mask").fit(X)
     np.testing.assert_allclose(a.transform(X), b.transform(X))
     assert np.isfinite(a.loss_curve_).all()
+
+
+# ---------------------------------------------------------- quantile scaling
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.RandomState(0).lognormal(0, 1, 3000),
+        np.r_[np.random.RandomState(1).normal(-3, 0.3, 500), np.full(300, 2.0)],
+        np.arange(7.0),
+    ],
+)
+def test_quantile_encoding_is_standard_normal_and_inverts(values):
+    enc = TabularEncoder(numeric="quantile").fit(values[:, None])
+    encoded = enc.transform(values[:, None])[:, 0]
+    assert abs(encoded.mean()) < 0.05
+    if len(np.unique(values)) == len(values) > 1000:  # no ties, many rows
+        assert abs(encoded.std() - 1) < 0.05
+    np.testing.assert_allclose(enc.inverse_transform(encoded[:, None])[:, 0], values)
+    # decoded values never leave the fitted range, however far out the latent
+    far = enc.inverse_transform(np.array([[-40.0], [40.0]]))[:, 0]
+    np.testing.assert_array_equal(far, [values.min(), values.max()])
+
+
+def test_quantile_encoding_of_degenerate_columns():
+    for values in (np.full(5, 3.0), np.array([1.0])):
+        enc = TabularEncoder(numeric="quantile").fit(values[:, None])
+        np.testing.assert_array_equal(enc.transform(values[:, None]), 0.0)
+        np.testing.assert_array_equal(
+            enc.inverse_transform(np.array([[-2.0], [2.0]]))[:, 0], values[0]
+        )
+
+
+def test_quantile_scaling_keeps_integer_and_missing_columns():
+    df = _frame()
+    df.loc[::7, "x"] = np.nan
+    vae = _vae(numeric_scaling="quantile", missing="mask").fit(df)
+    out = vae.sample(50, random_state=0)
+    assert list(out.dtypes) == list(df.dtypes)
+    assert out["count"].between(df["count"].min(), df["count"].max()).all()
+    assert not out.isna().any().any()
+    assert np.isfinite(vae.transform(df)).all()
+
+
+def test_quantile_scaling_sends_arrays_through_the_table_encoder():
+    X = np.random.RandomState(0).lognormal(size=(60, 3))
+    vae = _vae(numeric_scaling="quantile").fit(X)
+    assert hasattr(vae, "tabular_")
+    out = vae.inverse_transform(vae.transform(X))
+    assert isinstance(out, np.ndarray) and out.shape == X.shape
+    assert (out >= X.min(0)).all() and (out <= X.max(0)).all()
+    assert not hasattr(_vae().fit(X), "tabular_")  # standard: modelled as given
+    with pytest.raises(ValueError, match="numeric_scaling='quantile'"):
+        _vae(numeric_scaling="quantile", likelihood="bernoulli").fit(X / X.max())
+
+
+def test_quantile_scaling_samples_both_modes_of_a_bimodal_column():
+    rng = np.random.RandomState(0)
+    n = 1000
+    x = np.where(rng.rand(n) < 0.5, rng.normal(-3, 0.3, n), rng.normal(3, 0.3, n))
+    df = pd.DataFrame({"x": x, "c": pd.Categorical(rng.choice(["a", "b"], n))})
+    between = {}
+    for scaling in ("standard", "quantile"):
+        vae = _vae(
+            numeric_scaling=scaling, hidden_layer_sizes=(32, 32), max_iter=40
+        ).fit(df)
+        sample = vae.sample(n, random_state=0)["x"]
+        between[scaling] = np.mean(np.abs(sample) < 1.5)  # no real row is there
+        assert (sample < 0).mean() == pytest.approx(0.5, abs=0.15)
+    assert between["quantile"] < 0.02
+    assert between["quantile"] < between["standard"]
