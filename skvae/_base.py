@@ -441,12 +441,25 @@ class _BaseAutoencoder(
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
                 f"n_components={self.n_components} latent features."
             )
-        mean = self._map_batches(
-            lambda m, z: self.likelihood_.mean(m.decode(z)), np.ascontiguousarray(Z)
-        )
+        return self._decode(np.ascontiguousarray(Z))
+
+    def _decode(self, Z, generator=None):
+        """Decoder means at the latent rows Z, or draws from p(x | z) with a
+        ``generator``; as a table when fitted on one."""
+        if generator is None:
+
+            def decode(module, z):
+                return self.likelihood_.mean(module.decode(z))
+
+        else:
+
+            def decode(module, z):
+                return self.likelihood_.sample(module.decode(z), generator)
+
+        out = self._map_batches(decode, Z)
         if hasattr(self, "tabular_"):
-            return self.tabular_.inverse_transform(mean, dtype=mean.dtype)
-        return mean
+            return self.tabular_.inverse_transform(out, dtype=out.dtype)
+        return out
 
     # ---------------------------------------------------------- persistence
 

@@ -327,13 +327,15 @@ class VAETransformer(_BaseAutoencoder):
         d = self.n_components
         return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
 
-    def sample(self, n_samples=1, *, X=None, random_state=None):
+    def sample(self, n_samples=1, *, X=None, random_state=None, decoder_noise=False):
         """Generate rows from the prior, or variations of the rows of X.
 
         Without ``X``, latents are drawn from the prior N(0, I) and decoded:
         new rows like the training data. With ``X``, ``n_samples`` latents
         are drawn from q(z | x) around each row of X and decoded: variations
-        of given examples.
+        of given examples. Decoding gives the decoder's means by default, or
+        with ``decoder_noise=True`` one draw from p(x | z): the model's full
+        generative process.
 
         Parameters
         ----------
@@ -343,14 +345,22 @@ class VAETransformer(_BaseAutoencoder):
             Rows to generate variations of.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws; the same seed gives the same rows.
+        decoder_noise : bool, default=False
+            Draw each row from p(x | z) instead of returning its mean:
+            Gaussian features get the decoder's learned noise, Bernoulli
+            features are 0 or 1, and categorical columns draw a category
+            from the decoder's probabilities rather than taking the most
+            probable one. Sharper images come from the means; synthetic
+            tables whose spread matches the data's come from the draws.
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_features_in_) or \
+        X_new : ndarray or DataFrame of shape (n_samples, n_features_in_) or \
                 (n_rows * n_samples, n_features_in_)
-            Decoder means of the generated rows: float64 without X, X's dtype
-            with it. With X, the ``n_samples`` rows generated from ``X[i]``
-            are rows ``i * n_samples`` to ``(i + 1) * n_samples - 1``.
+            The generated rows: float64 without X, X's dtype with it; a
+            DataFrame with the fitted columns and dtypes when fitted on a
+            mixed-type table. With X, the ``n_samples`` rows generated from
+            ``X[i]`` are rows ``i * n_samples`` to ``(i + 1) * n_samples - 1``.
 
         Examples
         --------
@@ -362,21 +372,32 @@ class VAETransformer(_BaseAutoencoder):
         (5, 64)
         >>> vae.sample(4, X=X[:3] / 16, random_state=0).shape
         (12, 64)
+        >>> vae.sample(2, random_state=0, decoder_noise=True).shape
+        (2, 64)
         """
         check_is_fitted(self)
         _check_count(n_samples, "n_samples")
+        if not isinstance(decoder_noise, bool | np.bool_):
+            raise TypeError(
+                f"decoder_noise must be True or False, got {decoder_noise!r}."
+            )
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         d = self.n_components
         if X is None:
             z = torch.randn((n_samples, d), generator=generator, dtype=torch.float64)
-            return self.inverse_transform(z.numpy())
-        mean, std = self.encode(X)
-        eps = torch.randn(
-            (mean.shape[0], n_samples, d), generator=generator, dtype=torch.float64
-        ).numpy()
-        z = mean[:, None, :] + std[:, None, :] * eps.astype(mean.dtype)
-        return self.inverse_transform(z.reshape(-1, d))
+            z = z.numpy()
+        else:
+            mean, std = self.encode(X)
+            eps = torch.randn(
+                (mean.shape[0], n_samples, d), generator=generator, dtype=torch.float64
+            ).numpy()
+            z = mean[:, None, :] + std[:, None, :] * eps.astype(mean.dtype)
+            z = z.reshape(-1, d)
+        noise = None
+        if decoder_noise:  # a second stream, so the latents do not depend on it
+            noise = make_generator(seed ^ 0x5F3759DF, self.device_)
+        return self._decode(z, noise)
 
     def interpolate(self, X_start, X_end, n_steps=10, *, method="linear"):
         """Decode paths in latent space between the encodings of paired rows.

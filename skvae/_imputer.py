@@ -182,14 +182,18 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         return self._impute(X, None)
 
-    def sample_imputations(self, X, n_imputations=5, *, random_state=None):
+    def sample_imputations(
+        self, X, n_imputations=5, *, random_state=None, decoder_noise=True
+    ):
         """Several completions of X, for multiple imputation.
 
         Each completion draws one latent point from q(z | x) per row (given
-        its observed entries) and fills the missing entries with the
-        decoder's means there, so the completions differ where the observed
-        entries leave the latent point uncertain; the decoder's own noise is
-        not added.
+        its observed entries) and then, by default, the missing entries from
+        p(x | z) there: Gaussian noise at the decoder's learned scale for
+        numeric columns, a category drawn from the decoder's probabilities
+        for categorical ones. The completions so vary as much as the model
+        says the missing values are uncertain, as multiple imputation needs
+        for its pooled variances to be right.
 
         Parameters
         ----------
@@ -199,6 +203,10 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             Number of completions.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws.
+        decoder_noise : bool, default=True
+            Draw the missing entries from p(x | z); when False, fill them
+            with the decoder's means at the drawn latent points, so the
+            completions vary only with the latent uncertainty.
 
         Returns
         -------
@@ -208,12 +216,19 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             DataFrame.
         """
         _check_count(n_imputations, "n_imputations")
+        if not isinstance(decoder_noise, bool | np.bool_):
+            raise TypeError(
+                f"decoder_noise must be True or False, got {decoder_noise!r}."
+            )
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
-        out = [self._impute(X, generator) for _ in range(n_imputations)]
+        data_noise = None
+        if decoder_noise:  # a second stream, so the latents do not depend on it
+            data_noise = make_generator(seed ^ 0x5F3759DF, self.vae_.device_)
+        out = [self._impute(X, generator, data_noise) for _ in range(n_imputations)]
         return np.stack(out) if isinstance(out[0], np.ndarray) else out
 
-    def _impute(self, X, generator):
+    def _impute(self, X, generator, data_noise=None):
         check_is_fitted(self)
         vae = self.vae_
         encoded = vae._check_X(X, reset=False)
@@ -228,7 +243,10 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         def decode(module, x, *eps):
             loc, log_scale = module.encode(x)
             z = loc if not eps else module.reparameterize(loc, log_scale, eps[0])
-            return vae.likelihood_.mean(module.decode(z))
+            params = module.decode(z)
+            if data_noise is None:
+                return vae.likelihood_.mean(params)
+            return vae.likelihood_.sample(params, data_noise)
 
         arrays = (encoded,) if noise is None else (encoded, noise.astype(encoded.dtype))
         estimate = vae.tabular_.inverse_transform(

@@ -113,6 +113,31 @@ class Likelihood:
         """
         return self.distribution(params).mean
 
+    def sample(self, params, generator=None):
+        """One draw from p(x | z) per row, reproducible from ``generator``.
+
+        The base class samples :meth:`distribution` under
+        ``torch.random.fork_rng`` seeded from ``generator``, so the global
+        random state is left as it was; subclasses draw from ``generator``
+        directly.
+
+        Parameters
+        ----------
+        params : torch.Tensor of shape (..., n_params)
+            Raw decoder outputs.
+        generator : torch.Generator, optional
+            On ``params``' device.
+
+        Returns
+        -------
+        x : torch.Tensor of shape (..., n_features)
+        """
+        seed = int(torch.randint(2**62, (), generator=generator))
+        devices = [params.device] if params.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices, device_type=params.device.type):
+            torch.manual_seed(seed)
+            return self.distribution(params).sample().to(params.dtype)
+
     def get_params(self, deep=True):
         """Constructor arguments of this likelihood, as a dict."""
         return dict(vars(self))
@@ -177,6 +202,14 @@ class GaussianLikelihood(Likelihood):
     def mean(self, params):
         return params.chunk(2, dim=-1)[0]
 
+    def sample(self, params, generator=None):
+        loc, raw_scale = params.chunk(2, dim=-1)
+        scale = F.softplus(raw_scale) + self.min_scale
+        noise = torch.randn(
+            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
+        )
+        return loc + scale * noise
+
 
 class BernoulliLikelihood(Likelihood):
     """Independent Bernoulli p(x | z) for data in [0, 1].
@@ -211,3 +244,9 @@ class BernoulliLikelihood(Likelihood):
 
     def mean(self, params):
         return torch.sigmoid(params)
+
+    def sample(self, params, generator=None):
+        uniform = torch.rand(
+            params.shape, generator=generator, device=params.device, dtype=params.dtype
+        )
+        return (uniform < torch.sigmoid(params)).to(params.dtype)

@@ -46,6 +46,14 @@ class CategoricalLikelihood(Likelihood):
     def mean(self, params):
         return F.softmax(params, dim=-1)
 
+    def sample(self, params, generator=None):
+        probs = F.softmax(params, dim=-1)
+        flat = probs.reshape(-1, probs.shape[-1])
+        drawn = torch.multinomial(flat, 1, generator=generator).reshape(
+            probs.shape[:-1]
+        )
+        return F.one_hot(drawn, probs.shape[-1]).to(params.dtype)
+
 
 class MixedLikelihood(Likelihood):
     """Independent blocks of columns, each with its own likelihood.
@@ -165,6 +173,15 @@ class MixedLikelihood(Likelihood):
         return torch.cat(
             [
                 lik.mean(self._block_params(params, own, shared))
+                for lik, _, own, shared, _, _ in self._layout()
+            ],
+            dim=-1,
+        )
+
+    def sample(self, params, generator=None):
+        return torch.cat(
+            [
+                lik.sample(self._block_params(params, own, shared), generator)
                 for lik, _, own, shared, _, _ in self._layout()
             ],
             dim=-1,

@@ -371,3 +371,33 @@ def test_bad_inputs(vae, digits, call, match):
 def test_not_fitted(digits, call):
     with pytest.raises(NotFittedError):
         call(VAETransformer(), digits[:5])
+
+
+# ------------------------------------------------------- decoder noise
+
+
+def test_sample_with_decoder_noise_draws_from_the_likelihood(vae, digits):
+    means = vae.sample(50, random_state=0)
+    draws = vae.sample(50, random_state=0, decoder_noise=True)
+    assert set(np.unique(draws)) <= {0.0, 1.0}  # Bernoulli draws
+    np.testing.assert_array_equal(
+        draws, vae.sample(50, random_state=0, decoder_noise=True)
+    )
+    # each pixel is drawn with the probability the decoder gives it
+    assert abs(draws.mean() - means.mean()) < 0.02
+    variations = vae.sample(3, X=digits[:4], random_state=0, decoder_noise=True)
+    assert variations.shape == (12, 64) and set(np.unique(variations)) <= {0.0, 1.0}
+
+
+def test_sample_with_decoder_noise_gaussian_spread_and_global_rng(digits):
+    vae = VAETransformer(
+        2, hidden_layer_sizes=(32,), max_iter=5, random_state=0, device="cpu"
+    ).fit(digits)
+    state = torch.get_rng_state()
+    means = vae.sample(2000, random_state=1)
+    draws = vae.sample(2000, random_state=1, decoder_noise=True)
+    assert torch.equal(state, torch.get_rng_state())
+    scale = torch.nn.functional.softplus(vae.module_.shared.detach()).numpy() + 1e-3
+    np.testing.assert_allclose((draws - means).std(axis=0), scale, rtol=0.1)
+    with pytest.raises(TypeError, match="decoder_noise"):
+        vae.sample(2, decoder_noise=1)

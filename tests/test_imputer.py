@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import make_pipeline
@@ -64,6 +65,26 @@ def test_multiple_imputation(incomplete):
     np.testing.assert_array_equal(draws, again)
     with pytest.raises(ValueError, match="n_imputations"):
         imputer.sample_imputations(X_missing, n_imputations=0)
+    with pytest.raises(TypeError, match="decoder_noise"):
+        imputer.sample_imputations(X_missing, decoder_noise="yes")
+
+
+def test_multiple_imputation_draws_spread_by_the_decoder_noise(incomplete):
+    _, X_missing, _ = incomplete
+    imputer = VAEImputer(random_state=0, **{**TINY, "max_iter": 20}).fit(X_missing)
+    rows = X_missing[:100]
+    hidden = np.isnan(rows)
+    kwargs = dict(n_imputations=8, random_state=0)
+    noisy = imputer.sample_imputations(rows, **kwargs)
+    means = imputer.sample_imputations(rows, decoder_noise=False, **kwargs)
+    # the same latent draws: the difference is the decoder's noise alone,
+    # at about its learned scale per column
+    diff = (noisy - means)[:, hidden]
+    module = imputer.vae_.module_
+    scale = torch.nn.functional.softplus(module.shared.detach()).numpy() + 1e-3
+    expected = np.broadcast_to(scale, rows.shape)[hidden]
+    assert 0.7 < np.sqrt(np.mean(diff**2 / expected**2)) < 1.3
+    assert noisy[:, hidden].std(axis=0).mean() > means[:, hidden].std(axis=0).mean()
 
 
 def test_mixed_frame():

@@ -271,3 +271,21 @@ def test_quantile_scaling_samples_both_modes_of_a_bimodal_column():
         assert (sample < 0).mean() == pytest.approx(0.5, abs=0.15)
     assert between["quantile"] < 0.02
     assert between["quantile"] < between["standard"]
+
+
+def test_sample_with_decoder_noise_draws_categories_by_their_probability():
+    rng = np.random.RandomState(0)
+    n = 600
+    # a rare category that the decoder's most probable value never picks
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "c": pd.Categorical(rng.choice(["common", "rare"], n, p=[0.85, 0.15])),
+        }
+    )
+    vae = _vae(max_iter=60, hidden_layer_sizes=(16,)).fit(df)
+    draws = vae.sample(2000, random_state=0, decoder_noise=True)
+    assert list(draws.dtypes) == list(df.dtypes)
+    assert (draws["c"] == "rare").mean() == pytest.approx(0.15, abs=0.08)
+    means = vae.sample(2000, random_state=0)
+    assert (means["c"] == "rare").mean() < (draws["c"] == "rare").mean()
