@@ -468,8 +468,12 @@ class _BaseAutoencoder(
 
         The file is a safetensors file: the weights and the optimizer's state as
         tensors (on the CPU whatever the device), the parameters, fitted
-        attributes and library versions as JSON metadata. Loading it runs no
-        code, unlike pickle or joblib; see :func:`skvae.load`.
+        attributes and library versions as JSON metadata. Models fitted on
+        mixed-type DataFrames, with ``missing="mask"`` or with
+        ``numeric_scaling="quantile"`` are saved with their table encoding
+        (column kinds, scales, quantiles, categories and dtypes), so the loaded
+        model returns the same DataFrames. Loading it runs no code, unlike
+        pickle or joblib; see :func:`skvae.load`.
 
         Parameters
         ----------
@@ -504,12 +508,6 @@ class _BaseAutoencoder(
         >>> np.array_equal(loaded.transform(X), vae.transform(X))
         True
         """
-        if hasattr(self, "tabular_"):
-            raise TypeError(
-                "cannot save a model fitted on mixed-type or incomplete data "
-                "(missing='mask') to the skvae file format yet; use pickle or "
-                "joblib where you trust the file."
-            )
         _save(self, path)
 
     # --------------------------------------------------------- sklearn glue

@@ -15,14 +15,24 @@ metadata holds two entries:
     A SHA-256 digest of that document and of every tensor (name, dtype, shape
     and bytes), so that accidental damage anywhere in the file is detected.
 
+An estimator that wraps a fitted autoencoder (:class:`~skvae.VAEImputer`'s
+``vae_``) stores it nested: the autoencoder's own document, as above without
+the format and versions, under ``"nested"`` in the wrapper's document, and its
+tensors with the attribute's name as a prefix (``vae_.module.<name>``).
+
 Values in the document go through a small tagged JSON encoding: JSON's own
 null, booleans, integers, finite floats, strings and lists stand for
 themselves; every JSON object is a tagged value (``{"__skvae__": tag, ...}``)
-for a tuple, a dict, a non-finite float, a NumPy array or scalar (numeric,
-bool or string dtypes only), a ``torch.device``, a likelihood or a
-``RandomState`` state. Loading never unpickles and never imports anything the
-file names: classes are looked up in fixed lists of skvae's own estimators and
-likelihoods, and every value is checked before it reaches the estimator.
+for a tuple, a dict, a non-finite float, a NumPy array, scalar or dtype
+(numeric, bool or string dtypes only), a ``torch.device``, a likelihood, a
+``RandomState`` state or the table encoder of a model fitted on a DataFrame or
+on incomplete data (see :mod:`skvae._persistence_tabular`). Loading never
+unpickles and never imports anything the file names: classes are looked up in
+fixed lists of skvae's own estimators, likelihoods, column kinds and pandas
+dtypes, and every value is checked before it reaches the estimator.
+
+Format versions: 1 stored autoencoders fitted on numeric arrays; 2 adds the
+``dtype`` and ``tabular`` tags and nested estimators. :func:`load` reads both.
 """
 
 import hashlib
@@ -40,12 +50,15 @@ import sklearn
 import torch
 
 from ._likelihoods import Likelihood
+from ._mixed import MixedLikelihood
+from ._persistence_tabular import encoded_width, tabular_from_state, tabular_state
+from ._tabular import TabularEncoder
 from ._utils import resolve_device
 
 __all__ = ["save", "load", "FORMAT_VERSION"]
 
 #: version of the file layout written by :func:`save`; :func:`load` reads up to it
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _FORMAT_NAME = "skvae"
 _DOC_KEY = "skvae"
@@ -78,10 +91,22 @@ def _exported_subclasses(base):
     return classes
 
 
-def _estimator_classes():
+def _autoencoder_classes():
     from ._base import _BaseAutoencoder
 
     return _exported_subclasses(_BaseAutoencoder)
+
+
+def _estimator_classes():
+    """Every estimator class that :func:`save` writes and :func:`load` rebuilds."""
+    from ._imputer import VAEImputer
+
+    return {**_autoencoder_classes(), VAEImputer.__name__: VAEImputer}
+
+
+#: wrapping estimators, by class name: the attribute holding their fitted
+#: autoencoder, which the file stores nested (see the module docstring)
+_NESTED = {"VAEImputer": "vae_"}
 
 
 def _likelihood_classes():
@@ -139,10 +164,15 @@ def _encode(value, where):
             "shape": list(value.shape),
             "data": flat,
         }
+    if isinstance(value, np.dtype):
+        _save_check_dtype(value, where, allow_object=True)
+        return {_TAG: "dtype", "value": value.str}
     if type(value) is torch.device:
         return {_TAG: "device", "value": str(value)}
     if isinstance(value, Likelihood):
         return _encode_likelihood(value, where)
+    if type(value) is TabularEncoder:
+        return {_TAG: "tabular", "state": _encode(tabular_state(value), where)}
     if type(value) is np.random.RandomState:
         name, keys, pos, has_gauss, cached = value.get_state(legacy=True)
         return {
@@ -155,8 +185,9 @@ def _encode(value, where):
     raise TypeError(
         f"cannot save {where}: values of type {type(value).__qualname__} are not "
         "supported by the skvae file format (it stores None, bool, int, float, "
-        "str, lists, tuples, dicts, NumPy arrays and scalars of numeric, bool or "
-        "str dtype, torch devices, skvae likelihoods and RandomState instances). "
+        "str, lists, tuples, dicts, NumPy arrays, scalars and dtypes of numeric, "
+        "bool or str dtype, torch devices, skvae likelihoods, table encoders and "
+        "RandomState instances). "
         "Use pickle or joblib to store such an estimator where you trust the file."
     )
 
@@ -337,9 +368,54 @@ def _decode_likelihood(obj, where):
     if type(params) is not dict or not all(type(k) is str for k in params):
         raise _Invalid(f"{where} has invalid parameters")
     try:
-        return classes[name](**params)
+        likelihood = classes[name](**params)
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"{where}: {name} rejects its parameters ({exc})") from None
+    if isinstance(likelihood, MixedLikelihood):
+        _check_mixed(likelihood, where)
+    return likelihood
+
+
+def _check_mixed(likelihood, where):
+    """A MixedLikelihood's blocks must be likelihoods of consistent sizes."""
+    blocks, sizes = likelihood.likelihoods, likelihood.sizes
+    variables, masked = likelihood.n_variables, likelihood.masked
+    if type(blocks) is not tuple or not all(isinstance(b, Likelihood) for b in blocks):
+        raise _Invalid(f"{where}: MixedLikelihood needs a tuple of likelihoods")
+    if (
+        type(sizes) is not tuple
+        or len(sizes) != len(blocks)
+        or not all(type(s) is int and s >= 1 for s in sizes)
+    ):
+        raise _Invalid(
+            f"{where}: MixedLikelihood needs one positive size per likelihood"
+        )
+    if variables is not None and (
+        type(variables) is not tuple
+        or len(variables) != len(sizes)
+        or not all(
+            type(v) is int and v in (1, s)
+            for v, s in zip(variables, sizes, strict=True)
+        )
+    ):
+        raise _Invalid(
+            f"{where}: MixedLikelihood's n_variables must be 1 or the size of "
+            "each block"
+        )
+    if type(masked) is not bool:
+        raise _Invalid(f"{where}: MixedLikelihood's masked must be a boolean")
+
+
+def _decode_dtype(obj, where):
+    return _parse_dtype(obj["value"], where, allow_object=True)
+
+
+def _decode_tabular(obj, where):
+    state = _decode(obj["state"], where)
+    try:
+        return tabular_from_state(state)
+    except ValueError as exc:
+        raise _Invalid(f"{where}: {exc}") from None
 
 
 def _decode_random_state(obj, where):
@@ -373,6 +449,8 @@ _DECODERS = {
     "device": _decode_device,
     "likelihood": _decode_likelihood,
     "random_state": _decode_random_state,
+    "dtype": _decode_dtype,
+    "tabular": _decode_tabular,
 }
 _DECODER_FIELDS = {
     "float": {"value"},
@@ -383,6 +461,8 @@ _DECODER_FIELDS = {
     "device": {"value"},
     "likelihood": {"class", "params"},
     "random_state": {"keys", "pos", "has_gauss", "cached_gaussian"},
+    "dtype": {"value"},
+    "tabular": {"state"},
 }
 
 
@@ -423,14 +503,27 @@ def _cpu_tensor(tensor):
 def _check_rebuildable(estimator):
     """Refuse to save a module that ``load`` would not rebuild from the parameters.
 
-    :func:`load` rebuilds ``module_`` from the saved parameters, so they must
-    still describe the fitted module (``set_params`` after ``fit`` can change
-    that without refitting).
+    :func:`load` rebuilds ``module_`` from the saved parameters (and the table
+    encoder ``tabular_``, if any), so they must still describe the fitted
+    module (``set_params`` after ``fit`` can change that without refitting).
     """
     params = estimator.get_params(deep=False)
+    tabular = getattr(estimator, "tabular_", None)
+    if tabular is not None:
+        changed = _tabular_mismatch(params, tabular)
+        if changed:
+            raise ValueError(
+                f"cannot save: the estimator's parameters were changed after fit "
+                f"({', '.join(changed)}) and no longer describe how its table "
+                "was encoded. Refit, or set them back, before saving."
+            )
     probe = type(estimator)(**{**params, "device": "cpu", "random_state": 0})
+    n_inputs = estimator.n_features_in_
+    if tabular is not None:
+        probe.tabular_ = tabular
+        n_inputs = encoded_width(tabular)
     try:
-        probe._initialize(estimator.n_features_in_)
+        probe._initialize(n_inputs)
     except ValueError as exc:
         raise ValueError(
             f"cannot save: the parameters no longer describe the fitted model ({exc})"
@@ -447,6 +540,20 @@ def _check_rebuildable(estimator):
         )
 
 
+def _tabular_mismatch(params, tabular):
+    """The parameters that differ from those a model with ``tabular_`` was fit with."""
+    fitted_with = {
+        "missing": "mask" if tabular.allow_missing else "error",
+        "numeric_scaling": tabular.numeric,
+        "likelihood": "gaussian",  # the only one fit accepts for tables
+    }
+    return [
+        f"{key}={params.get(key)!r}"
+        for key, value in fitted_with.items()
+        if not (isinstance(params.get(key), str) and params.get(key) == value)
+    ]
+
+
 def save(estimator, path):
     """Save a skvae estimator to one file that :func:`load` reads without pickle.
 
@@ -458,8 +565,9 @@ def save(estimator, path):
 
     Parameters
     ----------
-    estimator : VAETransformer or another skvae estimator
-        Fitted or not.
+    estimator : VAETransformer, AutoencoderTransformer or VAEImputer
+        Fitted or not, on numeric arrays, mixed-type DataFrames or incomplete
+        data.
     path : str or os.PathLike
         File to write; replaced if it exists.
 
@@ -476,6 +584,22 @@ def save(estimator, path):
     --------
     load : Read the file back.
     """
+    path = os.fspath(path)
+    part, tensors = _describe(estimator)
+    doc = {
+        "format": _FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "versions": _versions(),
+        **part,
+    }
+    doc_text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
+    metadata = {_DOC_KEY: doc_text, _DIGEST_KEY: _digest(doc_text, tensors)}
+    _write_atomic(path, safetensors.torch.save(tensors, metadata=metadata))
+
+
+def _describe(estimator):
+    """The document part (class, parameters, attributes...) and tensors of one
+    estimator; a wrapped autoencoder's part is nested, its tensors prefixed."""
     cls = type(estimator)
     classes = _estimator_classes()
     if classes.get(cls.__name__) is not cls:
@@ -484,21 +608,25 @@ def save(estimator, path):
             f"({', '.join(sorted(classes))}) can be saved, because skvae.load "
             "never imports code named by a file. Use pickle or joblib instead."
         )
-    path = os.fspath(path)
     params = estimator.get_params(deep=False)
     state = vars(estimator)
-    fitted = "module_" in state
-    attributes = {}
+    nested_name = _NESTED.get(cls.__name__)
+    attributes, tensors = {}, {}
     for name, value in state.items():
-        if name in params or name in _TENSOR_ATTRIBUTES:
+        if name in params or name == nested_name or name in _TENSOR_ATTRIBUTES:
             continue
         if not _is_loadable_name(cls, name, params):
             raise TypeError(
                 f"cannot save attribute {name!r}: it shadows {cls.__name__}.{name}."
             )
         attributes[name] = _encode(value, f"attribute {name!r}")
+    encoded_params = {k: _encode(v, f"parameter {k!r}") for k, v in params.items()}
 
-    tensors, optimizer_doc = {}, None
+    if nested_name is not None:
+        return _describe_wrapper(estimator, nested_name, encoded_params, attributes)
+
+    fitted = "module_" in state
+    optimizer_doc = None
     if fitted:
         _check_rebuildable(estimator)
         for key, value in estimator.module_.state_dict().items():
@@ -523,23 +651,52 @@ def save(estimator, path):
             ),
             "state": scalars,
         }
-
-    doc = {
-        "format": _FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "versions": _versions(),
+    part = {
         "class": cls.__name__,
-        "params": {k: _encode(v, f"parameter {k!r}") for k, v in params.items()},
+        "params": encoded_params,
         "fitted": fitted,
         "attributes": attributes,
         "random_state_shared": fitted
-        and isinstance(params.get("random_state"), np.random.RandomState)
-        and state.get("_random_state") is params["random_state"],
+        and _shares_random_state(params, state.get("_random_state")),
         "optimizer": optimizer_doc,
     }
-    doc_text = json.dumps(doc, allow_nan=False, separators=(",", ":"))
-    metadata = {_DOC_KEY: doc_text, _DIGEST_KEY: _digest(doc_text, tensors)}
-    _write_atomic(path, safetensors.torch.save(tensors, metadata=metadata))
+    return part, tensors
+
+
+def _shares_random_state(params, other):
+    """Whether a RandomState given as the ``random_state`` parameter is ``other``."""
+    random_state = params.get("random_state")
+    return isinstance(random_state, np.random.RandomState) and other is random_state
+
+
+def _describe_wrapper(estimator, nested_name, params, attributes):
+    """:func:`_describe` for a wrapping estimator, its autoencoder nested."""
+    state = vars(estimator)
+    fitted = nested_name in state
+    nested, tensors = {}, {}
+    if fitted:
+        model = state[nested_name]
+        if _autoencoder_classes().get(type(model).__name__) is not type(model):
+            raise TypeError(
+                f"cannot save attribute {nested_name!r}: a "
+                f"{type(model).__qualname__} is not one of skvae's autoencoders."
+            )
+        if not hasattr(model, "module_"):
+            raise ValueError(f"cannot save: its {nested_name!r} is not fitted.")
+        nested[nested_name], inner = _describe(model)
+        tensors = {f"{nested_name}.{key}": t for key, t in inner.items()}
+    part = {
+        "class": type(estimator).__name__,
+        "params": params,
+        "fitted": fitted,
+        "attributes": attributes,
+        "nested": nested,
+        "random_state_shared": fitted
+        and _shares_random_state(
+            estimator.get_params(deep=False), state[nested_name].random_state
+        ),
+    }
+    return part, tensors
 
 
 def _write_atomic(path, data):
@@ -577,27 +734,31 @@ def load(path, *, device="cpu"):
     """Load an estimator saved by :meth:`~skvae.VAETransformer.save`.
 
     Nothing in the file is executed: it is never unpickled, and the classes it
-    names are looked up among skvae's own estimators and likelihoods, never
-    imported. Every tensor's name, shape, dtype and finiteness, every
-    parameter and attribute and a SHA-256 digest of the whole content are
-    checked before the estimator is returned. A model fitted on a GPU loads on
-    a machine without one.
+    names are looked up among skvae's own estimators, likelihoods, column
+    kinds and pandas dtypes, never imported. Every tensor's name, shape, dtype
+    and finiteness, every parameter and attribute (a table encoding's column
+    kinds, scales, quantiles, categories and dtypes included) and a SHA-256
+    digest of the whole content are checked before the estimator is returned.
+    A model fitted on a GPU loads on a machine without one.
 
     Parameters
     ----------
     path : str or os.PathLike
         File written by ``save``.
     device : str or torch.device, default="cpu"
-        Where to put the module; ``"auto"`` picks CUDA when available. The
-        ``device`` parameter of the estimator is restored as saved, so a later
-        ``fit`` uses it; ``device_`` is the device given here.
+        Where to put the module (a VAEImputer's ``vae_``); ``"auto"`` picks
+        CUDA when available. The ``device`` parameter of the estimator is
+        restored as saved, so a later ``fit`` uses it; ``device_`` is the
+        device given here.
 
     Returns
     -------
-    estimator : VAETransformer or another skvae estimator
+    estimator : VAETransformer, AutoencoderTransformer or VAEImputer
         Equal to the saved one: same ``get_params()``, same fitted attributes,
         same weights and optimizer state, so ``transform``, ``score_samples``,
-        seeded ``sample``, ``partial_fit`` and ``warm_start`` carry on exactly.
+        seeded ``sample``, ``partial_fit`` and ``warm_start`` carry on exactly;
+        a model fitted on a DataFrame returns DataFrames of the same columns
+        and dtypes, and a VAEImputer fills in the same values.
 
     Raises
     ------
@@ -612,6 +773,7 @@ def load(path, *, device="cpu"):
     See Also
     --------
     VAETransformer.save : Write the file.
+    VAEImputer.save : Write the file of an imputer.
 
     Examples
     --------
@@ -719,7 +881,12 @@ def _field(doc, key, kind, where="the document"):
 
 def _load(data, target):
     tensors, doc = _read(data)
-    classes = _estimator_classes()
+    return _rebuild(doc, tensors, target, _estimator_classes())
+
+
+def _rebuild(doc, tensors, target, classes):
+    """The estimator one document part and its tensors describe, every value
+    checked; ``classes`` are those it may name."""
     name = doc.get("class")
     if type(name) is not str or name not in classes:
         raise _Invalid(
@@ -727,7 +894,6 @@ def _load(data, target):
             f"({', '.join(sorted(classes))})"
         )
     cls = classes[name]
-
     raw_params = _field(doc, "params", dict)
     names = set(cls._get_param_names())
     if set(raw_params) != names:
@@ -740,7 +906,7 @@ def _load(data, target):
     raw_attributes = _field(doc, "attributes", dict)
     attributes = {}
     for key, value in raw_attributes.items():
-        if not _is_loadable_name(cls, key, names):
+        if not _is_loadable_name(cls, key, names) or key == _NESTED.get(name):
             raise _Invalid(f"it sets the attribute {key!r}, which is not allowed")
         attributes[key] = _decode(value, f"attribute {key!r}")
     fitted = _field(doc, "fitted", bool)
@@ -751,6 +917,14 @@ def _load(data, target):
     except (TypeError, ValueError) as exc:
         raise _Invalid(f"its parameters are invalid ({exc})") from None
 
+    if name in _NESTED:
+        nested = _field(doc, "nested", dict)
+        if fitted:
+            return _rebuild_wrapper(estimator, attributes, doc, nested, tensors, target)
+        if nested:
+            raise _Invalid(
+                "it stores a fitted model for an estimator marked as unfitted"
+            )
     if not fitted:
         if tensors:
             raise _Invalid("it stores weights for an estimator marked as unfitted")
@@ -759,7 +933,11 @@ def _load(data, target):
         for key, value in attributes.items():
             setattr(estimator, key, value)
         return estimator
+    return _rebuild_autoencoder(estimator, params, attributes, doc, tensors, target)
 
+
+def _rebuild_autoencoder(estimator, params, attributes, doc, tensors, target):
+    cls, names = type(estimator), set(params)
     module_tensors, optimizer_tensors = {}, {}
     for key, tensor in tensors.items():
         prefix, _, rest = key.partition(".")
@@ -775,18 +953,26 @@ def _load(data, target):
         raise _Invalid("it lacks a valid n_features_in_ attribute")
     if n_features < 1:
         raise _Invalid(f"n_features_in_={n_features!r} is not positive")
-    _check_sizes(params, int(n_features), module_tensors)
+    n_features = int(n_features)
+    tabular = attributes.get("tabular_")
+    n_inputs = n_features
+    if "tabular_" in attributes:
+        _check_tabular(tabular, params, n_features, attributes)
+        n_inputs = encoded_width(tabular)
+    _check_sizes(params, n_inputs, module_tensors)
 
     # Build the module and optimizer as fit does, on the target device. The
     # device and random_state used for building are replaced by the saved ones.
     estimator = cls(**{**params, "device": target, "random_state": 0})
+    if tabular is not None:
+        estimator.tabular_ = tabular  # _initialize builds the likelihood from it
     try:
-        estimator._initialize(int(n_features))
+        estimator._initialize(n_inputs)
     except (RuntimeError, MemoryError) as exc:
         raise _Invalid(f"the model it describes cannot be built ({exc})") from None
     estimator.set_params(device=params["device"], random_state=params["random_state"])
 
-    _check_attributes(estimator, attributes, names, int(n_features))
+    _check_attributes(estimator, attributes, names, n_features, n_inputs)
     for key, value in attributes.items():
         setattr(estimator, key, value)
     estimator.device_ = target
@@ -801,6 +987,80 @@ def _load(data, target):
         _field(doc, "optimizer", dict),
     )
     return estimator
+
+
+def _check_tabular(tabular, params, n_features, attributes):
+    """``tabular_`` must be an encoder of n_features columns, named as
+    ``feature_names_in_``, that the parameters would have fitted."""
+    if type(tabular) is not TabularEncoder:
+        raise _Invalid("its attribute 'tabular_' is not a table encoder")
+    if tabular.n_columns != n_features:
+        raise _Invalid(
+            f"its table encoder has {tabular.n_columns} columns, but "
+            f"n_features_in_={n_features}"
+        )
+    names = attributes.get("feature_names_in_")
+    if names is not None and (
+        not isinstance(names, np.ndarray) or names.tolist() != tabular.columns_
+    ):
+        raise _Invalid("its feature_names_in_ differ from its table encoder's columns")
+    changed = _tabular_mismatch(params, tabular)
+    if changed:
+        raise _Invalid(
+            f"its table encoder was not fitted with the parameters {', '.join(changed)}"
+        )
+
+
+def _rebuild_wrapper(estimator, attributes, doc, nested, tensors, target):
+    """A fitted wrapping estimator (VAEImputer) and its nested autoencoder."""
+    attribute = _NESTED[type(estimator).__name__]
+    if set(nested) != {attribute}:
+        raise _Invalid(
+            f"it must nest exactly its fitted model {attribute!r}, not {sorted(nested)}"
+        )
+    prefix = f"{attribute}."
+    for key in tensors:
+        if not key.startswith(prefix):
+            raise _Invalid(f"it holds an unexpected tensor {key!r}")
+    inner = {key[len(prefix) :]: tensor for key, tensor in tensors.items()}
+    if type(nested[attribute]) is not dict:
+        raise _Invalid(f"its model {attribute!r} is unreadable")
+    try:
+        model = _rebuild(nested[attribute], inner, target, _autoencoder_classes())
+    except _Invalid as exc:
+        raise _Invalid(f"in its model {attribute!r}, {exc}") from None
+    if not hasattr(model, "module_"):
+        raise _Invalid(f"its model {attribute!r} is not fitted")
+    _check_imputer_attributes(model, attributes)
+    for key, value in attributes.items():
+        setattr(estimator, key, value)
+    setattr(estimator, attribute, model)
+    if doc.get("random_state_shared") is True and isinstance(
+        estimator.random_state, np.random.RandomState
+    ):
+        if getattr(model, "_random_state", None) is model.random_state:
+            model._random_state = estimator.random_state
+        model.random_state = estimator.random_state
+    return estimator
+
+
+def _check_imputer_attributes(model, attributes):
+    """A VAEImputer's attributes repeat its masked model's, as its fit sets them."""
+    tabular = getattr(model, "tabular_", None)
+    if tabular is None or not tabular.allow_missing:
+        raise _Invalid("its model 'vae_' was not fitted with missing='mask'")
+    missing = sorted({"n_features_in_", "n_iter_"} - set(attributes))
+    if missing:
+        raise _Invalid(f"it lacks the fitted attributes {missing}")
+    for key in ("n_features_in_", "n_iter_", "feature_names_in_"):
+        ours, theirs = attributes.get(key), getattr(model, key, None)
+        same = (
+            np.array_equal(ours, theirs)
+            if isinstance(theirs, np.ndarray) and isinstance(ours, np.ndarray)
+            else type(ours) is type(theirs) and ours == theirs
+        )
+        if not same:
+            raise _Invalid(f"its {key} differs from that of its model 'vae_'")
 
 
 def _check_sizes(params, n_features, module_tensors):
@@ -839,8 +1099,12 @@ def _same_kind(value, reference):
     return isinstance(value, type(reference))
 
 
-def _check_attributes(estimator, attributes, param_names, n_features):
-    """The file must set every attribute fit sets, with values of the same kind."""
+def _check_attributes(estimator, attributes, param_names, n_features, n_inputs):
+    """The file must set every attribute fit sets, with values of the same kind.
+
+    ``n_inputs`` is the module's input width: ``n_features`` unless a table
+    encoder widens the columns.
+    """
     built = {
         k: v
         for k, v in vars(estimator).items()
@@ -856,9 +1120,13 @@ def _check_attributes(estimator, attributes, param_names, n_features):
                 f"{type(attributes[key]).__name__}"
             )
     likelihood = attributes.get("likelihood_")
-    if isinstance(likelihood, Likelihood) and likelihood.n_params(
-        n_features
-    ) != estimator.likelihood_.n_params(n_features):
+    if hasattr(estimator, "tabular_"):
+        # built from the table encoder, as fit does: nothing else may stand in
+        if likelihood != estimator.likelihood_:
+            raise _Invalid("its likelihood_ does not match its table encoder")
+    elif isinstance(likelihood, Likelihood) and likelihood.n_params(
+        n_inputs
+    ) != estimator.likelihood_.n_params(n_inputs):
         raise _Invalid("its likelihood_ does not match the module's outputs")
     names = attributes.get("feature_names_in_")
     if names is not None and (

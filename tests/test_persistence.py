@@ -87,12 +87,24 @@ def assert_same_value(a, b, where="value"):
             assert_same_value(x, y, f"{where}[{i}]")
     elif isinstance(a, float) and np.isnan(a):
         assert np.isnan(b), where
+    elif type(a).__module__ == "skvae._tabular":  # the encoder and column kinds
+        assert_same_value(vars(a), vars(b), f"{where} state")
     else:
         assert a == b, where
 
 
 def assert_same_estimator(a, b):
     assert type(a) is type(b)
+    if isinstance(a, skvae.VAEImputer):
+        assert_same_value(
+            {k: v for k, v in vars(a).items() if k != "vae_"},
+            {k: v for k, v in vars(b).items() if k != "vae_"},
+            "imputer state",
+        )
+        assert ("vae_" in vars(a)) == ("vae_" in vars(b))
+        if "vae_" in vars(a):
+            assert_same_estimator(a.vae_, b.vae_)
+        return
     assert_same_value(fitted_state(a), fitted_state(b), "state")
     sa, sb = a.module_.state_dict(), b.module_.state_dict()
     assert list(sa) == list(sb)
@@ -787,3 +799,560 @@ def test_likelihood_subclass_is_not_a_loaded_class():
     with pytest.raises(ValueError, match="not one of skvae's likelihoods"):
         _decode(doc, "x")
     assert isinstance(GaussianLikelihood(), Likelihood)
+
+
+# ------------------------------------ tables, masked and quantile models, imputers
+
+
+def _table(n=48, seed=0, missing=False):
+    """A DataFrame with one column of every dtype a table model keeps."""
+    rng = np.random.RandomState(seed)
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "count": rng.randint(0, 10, n),
+            "y": rng.gamma(1.0, size=n).astype(np.float32),
+            "colour": pd.Categorical(rng.choice(["red", "green", "blue"], n)),
+            "size": pd.Categorical(
+                rng.choice([3, 1, 2], n), categories=[3, 1, 2], ordered=True
+            ),
+            "shape": pd.Series(rng.choice(["round", "square"], n), dtype=object),
+            "name": pd.Series(rng.choice(["ann", "bob"], n), dtype="str"),
+            "label": pd.Series(rng.choice(["p", "q"], n), dtype="string"),
+            "flag": rng.rand(n) > 0.5,
+            "ints": pd.array(rng.randint(-3, 3, n), dtype="Int64"),
+            "maybe": pd.array(rng.rand(n) > 0.5, dtype="boolean"),
+            "share": pd.array(rng.rand(n), dtype="Float64"),
+        }
+    )
+    df.index = pd.RangeIndex(100, 100 + n)  # not the default, to check it is kept
+    if missing:
+        df.loc[df.index[::3], "x"] = np.nan
+        df.loc[df.index[::4], "colour"] = None
+        df.loc[df.index[::5], "ints"] = pd.NA
+        df.loc[df.index[::6], "shape"] = None
+    return df
+
+
+def _incomplete(n=48, seed=0):
+    X = np.random.RandomState(seed).normal(size=(n, 4))
+    X[::3, 1] = np.nan
+    X[::5, 3] = np.nan
+    return X
+
+
+TABLE_MODELS = {
+    "mixed frame": (VAETransformer, {}, lambda: _table()),
+    "mixed frame autoencoder": (skvae.AutoencoderTransformer, {}, lambda: _table()),
+    "masked frame": (VAETransformer, {"missing": "mask"}, lambda: _table(missing=True)),
+    "masked array": (VAETransformer, {"missing": "mask"}, _incomplete),
+    "masked float32 array": (
+        VAETransformer,
+        {"missing": "mask"},
+        lambda: _incomplete().astype(np.float32),
+    ),
+    "quantile frame": (VAETransformer, {"numeric_scaling": "quantile"}, _table),
+    "quantile array": (
+        VAETransformer,
+        {"numeric_scaling": "quantile"},
+        lambda: np.random.RandomState(0).gamma(1.0, size=(48, 3)),
+    ),
+    "masked quantile frame autoencoder": (
+        skvae.AutoencoderTransformer,
+        {"missing": "mask", "numeric_scaling": "quantile"},
+        lambda: _table(missing=True),
+    ),
+}
+
+
+def _fit_table_model(case):
+    cls, params, data = TABLE_MODELS[case]
+    X = data()
+    return cls(2, **{**TINY, "max_iter": 2}, **params).fit(X), X
+
+
+def assert_same_output(a, b):
+    """Bitwise-equal arrays, or DataFrames with the same dtypes and index."""
+    assert type(a) is type(b)
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+        assert list(a.dtypes) == list(b.dtypes)
+    elif isinstance(a, list):
+        for x, y in zip(a, b, strict=True):
+            assert_same_output(x, y)
+    else:
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", TABLE_MODELS, ids=str)
+def test_table_models_round_trip_exactly(case, tmp_path):
+    est, X = _fit_table_model(case)
+    assert hasattr(est, "tabular_")
+    est.save(tmp_path / "m.safetensors")
+    loaded = skvae.load(tmp_path / "m.safetensors")
+    assert_same_estimator(est, loaded)
+    assert loaded.get_params() == est.get_params()
+    Z = est.transform(X)
+    assert_same_output(loaded.transform(X), Z)
+    assert_same_output(loaded.inverse_transform(Z), est.inverse_transform(Z))
+    assert_same_output(
+        loaded.inverse_transform(Z.astype(np.float32)),
+        est.inverse_transform(Z.astype(np.float32)),
+    )
+    if hasattr(est, "score_samples"):
+        assert_same_output(loaded.score_samples(X), est.score_samples(X))
+    if hasattr(est, "sample"):
+        for noise in (False, True):
+            assert_same_output(
+                loaded.sample(6, random_state=3, decoder_noise=noise),
+                est.sample(6, random_state=3, decoder_noise=noise),
+            )
+    if isinstance(X, pd.DataFrame):
+        out = loaded.inverse_transform(Z)
+        assert list(out.columns) == list(X.columns)
+        assert list(out.dtypes) == list(X.dtypes)
+        assert list(out["size"].cat.categories) == [3, 1, 2]
+        assert out["size"].cat.ordered
+        assert isinstance(out.index, pd.RangeIndex)
+
+
+@pytest.mark.parametrize("data", ["array", "frame"])
+def test_imputer_round_trips_exactly(data, tmp_path):
+    X = _incomplete() if data == "array" else _table(missing=True)
+    imputer = skvae.VAEImputer(2, **{**TINY, "max_iter": 2}).fit(X)
+    imputer.save(tmp_path / "imp.safetensors")
+    loaded = skvae.load(tmp_path / "imp.safetensors")
+    assert type(loaded) is skvae.VAEImputer
+    assert loaded.get_params() == imputer.get_params()
+    assert_same_estimator(imputer, loaded)
+    assert_same_output(loaded.transform(X), imputer.transform(X))
+    for noise in (True, False):
+        assert_same_output(
+            loaded.sample_imputations(X, 2, random_state=1, decoder_noise=noise),
+            imputer.sample_imputations(X, 2, random_state=1, decoder_noise=noise),
+        )
+    if data == "frame":
+        filled = loaded.transform(X)
+        assert filled.index.equals(X.index)  # the input's index, not a new one
+        assert list(filled.dtypes) == list(X.dtypes)
+        assert not filled.isna().any().any()
+
+
+def test_imputer_file_layout_and_unfitted_round_trip(tmp_path):
+    rs = np.random.RandomState(5)
+    imputer = skvae.VAEImputer(2, **{**TINY, "random_state": rs}).fit(_incomplete())
+    path = tmp_path / "imp.safetensors"
+    imputer.save(path)
+    with safetensors.safe_open(path, framework="pt") as f:
+        names, doc = set(f.keys()), json.loads(f.metadata()["skvae"])
+    assert names and all(name.startswith("vae_.") for name in names)
+    assert {f"vae_.module.{k}" for k in imputer.vae_.module_.state_dict()} <= names
+    assert doc["format_version"] == FORMAT_VERSION == 2
+    assert doc["class"] == "VAEImputer" and "vae_" not in doc["attributes"]
+    assert doc["nested"]["vae_"]["class"] == "VAETransformer"
+    assert "format" not in doc["nested"]["vae_"]
+    # one RandomState shared by the imputer, its model and the model's fit
+    loaded = skvae.load(path)
+    assert loaded.vae_.random_state is loaded.random_state
+    assert loaded.vae_._random_state is loaded.random_state
+
+    unfitted = skvae.VAEImputer(3, hidden_layer_sizes=[4])
+    unfitted.save(path)
+    loaded = skvae.load(path)
+    assert loaded.get_params() == unfitted.get_params()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(loaded)
+
+
+def test_format_version_1_files_still_load(saved, fitted, X, tmp_path):
+    # Version 2 left the layout of models fitted on arrays as version 1 wrote it.
+    path = rewrite(saved, tmp_path / "v1", doc=_set(["format_version"], 1))
+    loaded = skvae.load(path)
+    np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"numeric_scaling": "quantile"},
+        {"missing": "error"},
+        {"likelihood": "bernoulli"},
+        {"likelihood": GaussianLikelihood()},
+    ],
+    ids=repr,
+)
+def test_save_refuses_table_parameters_changed_after_fit(change, tmp_path):
+    est = VAETransformer(2, **TINY, missing="mask").fit(_table(missing=True))
+    est.set_params(**change)
+    with pytest.raises(ValueError, match="changed after fit"):
+        est.save(tmp_path / "m.safetensors")
+    imputer = skvae.VAEImputer(2, **TINY).fit(_incomplete())
+    imputer.vae_.set_params(**change)
+    with pytest.raises(ValueError, match="changed after fit"):
+        imputer.save(tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_save_refuses_columns_it_cannot_store(tmp_path):
+    df = _table()
+    df["when"] = pd.Categorical(pd.date_range("2020-01-01", periods=len(df)))
+    est = VAETransformer(2, **TINY).fit(df)
+    with pytest.raises(TypeError, match="cannot save column 'when'"):
+        est.save(tmp_path / "m.safetensors")
+    imputer = skvae.VAEImputer(2, **TINY).fit(_incomplete())
+    imputer.vae_ = object()
+    with pytest.raises(TypeError, match="'vae_'.*not one of skvae's autoencoders"):
+        imputer.save(tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+@pytest.fixture(scope="module")
+def table_saved(tmp_path_factory):
+    est = VAETransformer(2, **TINY, missing="mask").fit(_table(missing=True))
+    path = tmp_path_factory.mktemp("table") / "table.safetensors"
+    est.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def quantile_saved(tmp_path_factory):
+    est = VAETransformer(2, **TINY, numeric_scaling="quantile").fit(_table())
+    path = tmp_path_factory.mktemp("quantile") / "quantile.safetensors"
+    est.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def imputer_saved(tmp_path_factory):
+    imputer = skvae.VAEImputer(2, **TINY).fit(_incomplete())
+    path = tmp_path_factory.mktemp("imputer") / "imputer.safetensors"
+    imputer.save(path)
+    return path
+
+
+def _tabular(change, nested=False):
+    """A document change that edits the decoded state of ``tabular_``."""
+
+    def edit(doc):
+        part = doc["nested"]["vae_"] if nested else doc
+        tag = part["attributes"]["tabular_"]
+        state = _decode(tag["state"], "state")
+        change(state)
+        tag["state"] = _encode(state, "state")
+
+    return edit
+
+
+def _column(name, **values):
+    """Set fields of one column's kind in the tabular state."""
+
+    def change(state):
+        kind = state["kinds"][state["columns"].index(name)]
+        for key, value in values.items():
+            if value is KeyError:
+                del kind[key]
+            else:
+                kind[key] = value
+
+    return change
+
+
+def _categories_dtype(**values):
+    def change(state):
+        dtype = state["kinds"][state["columns"].index("size")]["dtype"]
+        dtype.update(values)
+
+    return change
+
+
+def _state(key, value):
+    def change(state):
+        state[key] = value(state) if callable(value) else value
+
+    return change
+
+
+TAMPERED_TABLES = {
+    "kind not whitelisted": (_column("x", kind="_Evil"), "kind '_Evil'"),
+    "kind as a path": (_column("x", kind="os.system"), "not one of _Boolean"),
+    "kind for other scaling": (
+        _column(
+            "x",
+            kind="_Quantile",
+            references=np.linspace(0, 1, 3),
+            quantiles=np.zeros(3),
+            margin=0.1,
+        ),
+        "_Quantile column, but the encoder scales numeric columns with 'standard'",
+    ),
+    "missing field": (_column("x", scale=KeyError), "fields"),
+    "extra field": (_column("flag", mean=0.0), "fields"),
+    "negative scale": (_column("x", scale=-1.0), "scale -1.0"),
+    "nan mean": (_column("x", mean=float("nan")), "invalid mean"),
+    "int mean": (_column("x", mean=1), "invalid mean"),
+    "empty range": (_column("count", low=5.0, high=1.0), "empty"),
+    "extension dtype not whitelisted": (
+        _column("ints", dtype={"extension": "datetime64[ns, UTC]"}),
+        "not one of the pandas dtypes",
+    ),
+    "extension dtype as a path": (
+        _column("ints", dtype={"extension": "builtins.eval"}),
+        "'builtins.eval'",
+    ),
+    "dtype not for the kind": (
+        _column("flag", dtype=np.dtype(np.float64)),
+        "a _Boolean column cannot have",
+    ),
+    "string dtype for numbers": (
+        _column("x", dtype={"extension": "string"}),
+        "a _Numeric column cannot have",
+    ),
+    "unicode dtype": (_column("shape", dtype=np.dtype("<U3")), "no column can have"),
+    "unreadable dtype": (_column("x", dtype="float64"), "no readable dtype"),
+    "duplicate categories": (
+        _column("shape", categories=["round", "round"]),
+        "duplicate categories",
+    ),
+    "non-str categories": (_column("shape", categories=[1, 2]), "not str"),
+    "no categories": (_column("shape", categories=[]), "no list of categories"),
+    "categories differ from dtype": (
+        _column("size", categories=[1, 2, 3]),
+        "differ from its dtype",
+    ),
+    "duplicate categorical dtype categories": (
+        _categories_dtype(categories=np.array([1, 1, 2])),
+        "duplicate categories",
+    ),
+    "categorical dtype with nan": (
+        _categories_dtype(
+            categories=np.array([1.0, np.nan, 2.0]),
+            categories_dtype=np.dtype(np.float64),
+        ),
+        "missing value",
+    ),
+    "categorical dtype of categoricals": (
+        _categories_dtype(
+            categories_dtype={
+                "categories": np.array([1]),
+                "categories_dtype": np.dtype(np.int64),
+                "ordered": False,
+            }
+        ),
+        "themselves categorical",
+    ),
+    "ordered not a bool": (_categories_dtype(ordered="yes"), "'ordered'"),
+    "order not a permutation": (
+        _state("order", lambda s: [0] * len(s["order"])),
+        "permutation",
+    ),
+    "columns differ from n_features_in_": (
+        _state("columns", lambda s: s["columns"][:-1]),
+        "one column kind per column",
+    ),
+    "unhashable column": (
+        _state("columns", lambda s: [["x"], *s["columns"][1:]]),
+        "not hashable",
+    ),
+    "numeric scaling unknown": (_state("numeric", "log"), "'log' is unknown"),
+    "scaling differs from parameters": (
+        _state("numeric", "quantile"),
+        "scales numeric columns",
+    ),
+    "float dtype on a frame": (
+        _state("float_dtype", np.dtype(np.float64)),
+        "no float_dtype",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERED_TABLES, ids=str)
+def test_tampered_table_encoders_are_refused(table_saved, tmp_path, case):
+    change, expected = TAMPERED_TABLES[case]
+    path = rewrite(table_saved, tmp_path / "t", doc=_tabular(change))
+    message = _load_error(path)
+    assert re.search(expected, message), message
+
+
+def _quantiles(**values):
+    return _tabular(_column("x", **values))
+
+
+TAMPERED_QUANTILES = {
+    "non-monotone quantiles": (
+        lambda q, r: {"quantiles": q[::-1].copy()},
+        "non-decreasing",
+    ),
+    "infinite quantile": (
+        lambda q, r: {"quantiles": np.r_[q[:-1], np.inf]},
+        "not finite",
+    ),
+    "quantiles of another length": (
+        lambda q, r: {"quantiles": q[:-1]},
+        "one per reference",
+    ),
+    "quantiles as a matrix": (
+        lambda q, r: {"quantiles": q[None, :]},
+        "one per reference",
+    ),
+    "references not evenly spaced": (
+        lambda q, r: {"references": r**2},
+        "evenly spaced",
+    ),
+    "too few references": (
+        lambda q, r: {"references": r[:1], "quantiles": q[:1]},
+        "evenly spaced",
+    ),
+    "float32 quantiles": (
+        lambda q, r: {"quantiles": q.astype(np.float32)},
+        "float64 quantiles",
+    ),
+    "margin out of range": (lambda q, r: {"margin": 0.75}, "margin 0.75"),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERED_QUANTILES, ids=str)
+def test_tampered_quantiles_are_refused(quantile_saved, tmp_path, case):
+    make, expected = TAMPERED_QUANTILES[case]
+
+    def change(state):
+        kind = state["kinds"][state["columns"].index("x")]
+        kind.update(make(kind["quantiles"], kind["references"]))
+
+    path = rewrite(quantile_saved, tmp_path / "t", doc=_tabular(change))
+    message = _load_error(path)
+    assert re.search(expected, message), message
+
+
+def _likelihood_param(key, value):
+    """Replace one parameter of the saved MixedLikelihood."""
+
+    def change(doc):
+        items = doc["attributes"]["likelihood_"]["params"]["items"]
+        for item in items:
+            if item[0] == key:
+                item[1] = value
+
+    return change
+
+
+TAMPERED_MODELS = {
+    "tabular_ not an encoder": (
+        _set(["attributes", "tabular_"], 3),
+        "not a table encoder",
+    ),
+    "table of another width": (
+        _set(["attributes", "n_features_in_"], 11),
+        "columns, but n_features_in_=11",
+    ),
+    "table not masked": (
+        _tabular(_state("allow_missing", False)),
+        "missing='mask'",
+    ),
+    "feature names differ": (
+        _tabular(_state("columns", lambda s: [*s["columns"][1:], s["columns"][0]])),
+        "feature_names_in_ differ",
+    ),
+    "mixed likelihood unmasked": (
+        _likelihood_param("masked", False),
+        "does not match its table encoder",
+    ),
+    "mixed likelihood of strings": (
+        _likelihood_param("likelihoods", {"__skvae__": "tuple", "items": ["x"]}),
+        "tuple of likelihoods",
+    ),
+    "mixed likelihood sizes": (
+        _likelihood_param("sizes", {"__skvae__": "tuple", "items": [-1]}),
+        "positive size",
+    ),
+    "mixed likelihood masked flag": (
+        _likelihood_param("masked", "yes"),
+        "masked must be a boolean",
+    ),
+    "mixed likelihood variables": (
+        _likelihood_param("n_variables", {"__skvae__": "tuple", "items": [7, 7]}),
+        "n_variables",
+    ),
+    "tabular state untagged": (
+        _set(["attributes", "tabular_", "state"], {"columns": []}),
+        "unknown value tag",
+    ),
+    "tabular state not a dict": (
+        _set(["attributes", "tabular_", "state"], [1, 2]),
+        "not a dict",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERED_MODELS, ids=str)
+def test_tampered_table_models_are_refused(table_saved, tmp_path, case):
+    change, expected = TAMPERED_MODELS[case]
+    message = _load_error(rewrite(table_saved, tmp_path / "t", doc=change))
+    assert re.search(expected, message), message
+
+
+def _nested(change):
+    def edit(doc):
+        change(doc["nested"]["vae_"])
+
+    return edit
+
+
+TAMPERED_IMPUTERS = {
+    "missing nested model": (
+        _set(["nested", "vae_"], KeyError),
+        "nest exactly its fitted model 'vae_'",
+    ),
+    "no nested section": (_set(["nested"], KeyError), "'nested'"),
+    "extra nested model": (
+        lambda doc: doc["nested"].update(other_=doc["nested"]["vae_"]),
+        "nest exactly",
+    ),
+    "nested imputer": (
+        _nested(_set(["class"], "VAEImputer")),
+        "in its model 'vae_', it names the class 'VAEImputer'",
+    ),
+    "nested model not a dict": (_set(["nested", "vae_"], [1]), "unreadable"),
+    "model as an attribute": (_set(["attributes", "vae_"], 1), "'vae_'"),
+    "nested model unfitted": (
+        _nested(_set(["fitted"], False)),
+        "marked as unfitted",
+    ),
+    "unfitted imputer with a model": (_set(["fitted"], False), "marked as unfitted"),
+    "n_iter_ differs": (_set(["attributes", "n_iter_"], 99), "n_iter_ differs"),
+    "n_features_in_ differs": (
+        _set(["attributes", "n_features_in_"], 3),
+        "n_features_in_ differs",
+    ),
+    "no n_iter_": (_set(["attributes", "n_iter_"], KeyError), "lacks the fitted"),
+    "model not masked": (
+        _nested(_set(["params", "missing"], "error")),
+        "not fitted with the parameters missing='error'",
+    ),
+    "nested bad parameter": (
+        _nested(_set(["params", "activation"], "rm -rf")),
+        "in its model 'vae_', its parameters are invalid",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", TAMPERED_IMPUTERS, ids=str)
+def test_tampered_imputers_are_refused(imputer_saved, tmp_path, case):
+    change, expected = TAMPERED_IMPUTERS[case]
+    message = _load_error(rewrite(imputer_saved, tmp_path / "t", doc=change))
+    assert re.search(expected, message), message
+
+
+def test_imputer_tensors_must_sit_under_its_model(imputer_saved, tmp_path):
+    def unprefixed(tensors):
+        key = next(iter(tensors))
+        tensors[key.removeprefix("vae_.")] = tensors.pop(key)
+
+    message = _load_error(rewrite(imputer_saved, tmp_path / "t", tensors=unprefixed))
+    assert "unexpected tensor 'module." in message or "optimizer." in message
+    shifted = rewrite(
+        imputer_saved,
+        tmp_path / "u",
+        tensors=_replace("vae_.module.encoder.0.weight", torch.zeros(2, 2)),
+    )
+    assert "shape" in _load_error(shifted)
