@@ -35,17 +35,20 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_components : int, default=4
+    n_components : int, default=8
         Dimension of the latent space.
-    hidden_layer_sizes : array-like of int, default=(128, 64)
+    hidden_layer_sizes : array-like of int, default=(128, 128)
         Sizes of the encoder's hidden layers; the decoder mirrors them.
-    beta : float, default=1.0
-        Weight of the KL term.
-    batch_size : int, default=128
+    beta : float, default=0.5
+        Weight of the KL term. Below 1 the posterior keeps more of what the
+        observed entries say about a row: on three scikit-learn tables with
+        20% or 40% of entries hidden, 0.5 gave a lower imputation RMSE than
+        1.0 in all six cases (by 0.016-0.040; see ``docs/benchmarks.md``).
+    batch_size : int, default=64
         Rows per mini-batch.
     learning_rate_init : float, default=1e-3
         Adam's step size.
-    max_iter : int, default=200
+    max_iter : int, default=300
         Number of epochs.
     device : str or torch.device, default="auto"
         Where to train and infer.
@@ -109,13 +112,13 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_components=4,
+        n_components=8,
         *,
-        hidden_layer_sizes=(128, 64),
-        beta=1.0,
-        batch_size=128,
+        hidden_layer_sizes=(128, 128),
+        beta=0.5,
+        batch_size=64,
         learning_rate_init=1e-3,
-        max_iter=200,
+        max_iter=300,
         device="auto",
         random_state=None,
         verbose=0,
