@@ -231,6 +231,42 @@ def _direct_adam_matches():
     return _DIRECT_ADAM_CHECK[0]
 
 
+#: Training steps of fewer multiply-adds than this run on one CPU thread.
+SMALL_STEP_MACS = 2**24
+
+
+def step_macs(module, batch_size):
+    """Multiply-adds of one forward pass of ``module``'s linear layers over a batch."""
+    return batch_size * sum(
+        layer.in_features * layer.out_features
+        for layer in module.modules()
+        if isinstance(layer, torch.nn.Linear)
+    )
+
+
+@contextlib.contextmanager
+def cpu_threads_for(module, batch_size, device):
+    """Train small models on one CPU thread, restoring the count afterwards.
+
+    A step of a small model (under :data:`SMALL_STEP_MACS` multiply-adds per
+    forward pass) has too little arithmetic to share between threads: on a
+    quiet machine a second thread gains nothing, and on a busy one every
+    parallel region waits for the thread the OS has descheduled, which made
+    small fits several times slower here. Larger models and other devices
+    keep torch's setting.
+    """
+    before = torch.get_num_threads()
+    small = device.type == "cpu" and step_macs(module, batch_size) < SMALL_STEP_MACS
+    if not small or before <= 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass
 class TrainingResult:
     """What :func:`train` returns.
@@ -664,93 +700,96 @@ def train(
     # with the number of records it matches; restored on divergence or
     # interrupt. Taken once per epoch: the steps themselves never synchronise.
     last_good = None
-    try:
-        last_good = (_snapshot(module, optimizer), 0)
-        for epoch in range(first_epoch, first_epoch + n_epochs):
-            weight = kl_weight(epoch, beta, kl_warmup)
-            module.train()
-            sums = torch.zeros(2, device=device)
-            for batch, scale in steps():
-                with autocast:
-                    recon, kl = forward(batch)
-                if scale is None:
-                    loss = recon.mean() + weight * kl.mean()
-                else:  # this process's share of the step's mean over all rows
-                    loss = (recon.sum() + weight * kl.sum()) * scale
-                for p in params:  # zero_grad(set_to_none=True), minus its overhead
-                    p.grad = None
-                loss.backward()
-                step()
+    with cpu_threads_for(module, batch_size, device):
+        try:
+            last_good = (_snapshot(module, optimizer), 0)
+            for epoch in range(first_epoch, first_epoch + n_epochs):
+                weight = kl_weight(epoch, beta, kl_warmup)
+                module.train()
+                sums = torch.zeros(2, device=device)
+                for batch, scale in steps():
+                    with autocast:
+                        recon, kl = forward(batch)
+                    if scale is None:
+                        loss = recon.mean() + weight * kl.mean()
+                    else:  # this process's share of the step's mean over all rows
+                        loss = (recon.sum() + weight * kl.sum()) * scale
+                    for p in params:  # zero_grad(set_to_none=True), minus its overhead
+                        p.grad = None
+                    loss.backward()
+                    step()
+                    with torch.no_grad():
+                        sums += torch.stack([recon.sum(), kl.sum()])
+                module.eval()
                 with torch.no_grad():
-                    sums += torch.stack([recon.sum(), kl.sum()])
-            module.eval()
-            with torch.no_grad():
-                # A float64 sum of finite float32 weights cannot overflow, so it
-                # is finite exactly when every weight is (7x cheaper than isfinite).
-                weight_sum = torch.stack([p.sum(dtype=torch.float64) for p in params])
-                stats = torch.cat([sums.double() / n, weight_sum.sum().reshape(1)])
-                if parallel is not None:  # global means; non-finite if any is
-                    torch.distributed.all_reduce(stats)
-            recon_mean, kl_mean, weight_sum = stats.tolist()  # one sync per epoch
-            record = {
-                "loss": recon_mean + weight * kl_mean,
-                "recon": recon_mean,
-                "kl": kl_mean,
-                "kl_weight": weight,
-                "val_loss": None,
-            }
-            ok = math.isfinite(weight_sum) and math.isfinite(record["loss"])
-            if ok and val is not None:
-                with autocast:
-                    record["val_loss"] = _validation_loss(
-                        module,
-                        likelihood,
-                        val,
-                        beta,
-                        batch_size,
-                        # The same draws every epoch, so that the loss moves
-                        # with the weights and not with the noise.
-                        torch.Generator(device=device).manual_seed(val_seed),
-                        variational,
-                        parallel,
+                    # A float64 sum of finite float32 weights cannot overflow, so it
+                    # is finite exactly when every weight is (7x cheaper than isfinite).
+                    weight_sum = torch.stack(
+                        [p.sum(dtype=torch.float64) for p in params]
                     )
-                ok = math.isfinite(record["val_loss"])
-            if not ok:
-                result.diverged_epoch = epoch + 1
-                _restore(module, optimizer, last_good[0])
-                break
-            result.history.append(record)
-            last_good = (_snapshot(module, optimizer), len(result.history))
-            if on_epoch is not None:
-                on_epoch(record)
+                    stats = torch.cat([sums.double() / n, weight_sum.sum().reshape(1)])
+                    if parallel is not None:  # global means; non-finite if any is
+                        torch.distributed.all_reduce(stats)
+                recon_mean, kl_mean, weight_sum = stats.tolist()  # one sync per epoch
+                record = {
+                    "loss": recon_mean + weight * kl_mean,
+                    "recon": recon_mean,
+                    "kl": kl_mean,
+                    "kl_weight": weight,
+                    "val_loss": None,
+                }
+                ok = math.isfinite(weight_sum) and math.isfinite(record["loss"])
+                if ok and val is not None:
+                    with autocast:
+                        record["val_loss"] = _validation_loss(
+                            module,
+                            likelihood,
+                            val,
+                            beta,
+                            batch_size,
+                            # The same draws every epoch, so that the loss moves
+                            # with the weights and not with the noise.
+                            torch.Generator(device=device).manual_seed(val_seed),
+                            variational,
+                            parallel,
+                        )
+                    ok = math.isfinite(record["val_loss"])
+                if not ok:
+                    result.diverged_epoch = epoch + 1
+                    _restore(module, optimizer, last_good[0])
+                    break
+                result.history.append(record)
+                last_good = (_snapshot(module, optimizer), len(result.history))
+                if on_epoch is not None:
+                    on_epoch(record)
 
-            if not stop_early or weight < beta:
-                continue  # the objective still changes during the warm-up
-            monitored = record["loss"] if val is None else record["val_loss"]
-            no_improvement = no_improvement + 1 if monitored > best - tol else 0
-            if monitored < best:
-                best = monitored
-                if val is not None:
-                    best_state = copy.deepcopy(module.state_dict())
-            if no_improvement > n_iter_no_change:
-                result.converged = True
-                break
-    except KeyboardInterrupt:
-        # Stop cleanly: go back to the end of the last completed epoch, whose
-        # weights, optimizer state and records agree, wherever the step was cut.
-        result.interrupted = True
-        if last_good is not None:
-            state, n_records = last_good
-            _restore(module, optimizer, state)
-            del result.history[n_records:]
-        module.eval()
-        if parallel is not None:
-            # The other processes may be waiting in a collective that this one
-            # will never join: stop the job rather than carry on out of step.
-            raise
-    finally:
-        if parallel is not None:
-            parallel.close()
+                if not stop_early or weight < beta:
+                    continue  # the objective still changes during the warm-up
+                monitored = record["loss"] if val is None else record["val_loss"]
+                no_improvement = no_improvement + 1 if monitored > best - tol else 0
+                if monitored < best:
+                    best = monitored
+                    if val is not None:
+                        best_state = copy.deepcopy(module.state_dict())
+                if no_improvement > n_iter_no_change:
+                    result.converged = True
+                    break
+        except KeyboardInterrupt:
+            # Stop cleanly: go back to the end of the last completed epoch, whose
+            # weights, optimizer state and records agree, wherever the step was cut.
+            result.interrupted = True
+            if last_good is not None:
+                state, n_records = last_good
+                _restore(module, optimizer, state)
+                del result.history[n_records:]
+            module.eval()
+            if parallel is not None:
+                # The other processes may be waiting in a collective that this one
+                # will never join: stop the job rather than carry on out of step.
+                raise
+        finally:
+            if parallel is not None:
+                parallel.close()
 
     if val is not None and best_state is not None:
         module.load_state_dict(best_state)

@@ -154,3 +154,50 @@ def test_optimizer_step_honours_step_hooks():
     assert optimizer_step(opt) != opt.step
     opt.register_step_post_hook(lambda *args: None)
     assert optimizer_step(opt) == opt.step
+
+
+@pytest.mark.parametrize("hidden, threads", [((16,), 1), ((2048, 2048), 2)])
+def test_small_models_train_on_one_thread_and_restore_the_count(
+    X, monkeypatch, hidden, threads
+):
+    seen = []
+    original = skvae._base.train
+
+    def recording_train(*args, **kwargs):
+        on_epoch = kwargs["on_epoch"]
+
+        def record(entry):
+            seen.append(torch.get_num_threads())
+            on_epoch(entry)
+
+        return original(*args, **{**kwargs, "on_epoch": record})
+
+    monkeypatch.setattr(skvae._base, "train", recording_train)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        VAETransformer(2, **{**TINY, "hidden_layer_sizes": hidden, "max_iter": 1}).fit(
+            X
+        )
+        assert seen == [threads]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_count_is_restored_when_training_fails(X, monkeypatch):
+    from skvae._training import cpu_threads_for
+
+    module = torch.nn.Linear(4, 4)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            with cpu_threads_for(module, 8, torch.device("cpu")):
+                assert torch.get_num_threads() == 1
+                raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+        with cpu_threads_for(module, 8, torch.device("cuda")):
+            assert torch.get_num_threads() == 2  # other devices keep the setting
+    finally:
+        torch.set_num_threads(before)
