@@ -231,8 +231,10 @@ def _direct_adam_matches():
     return _DIRECT_ADAM_CHECK[0]
 
 
-#: Training steps of fewer multiply-adds than this run on one CPU thread.
-SMALL_STEP_MACS = 2**24
+#: Training steps of fewer multiply-adds than this run on one CPU thread: on a
+#: quiet 2-core machine a second thread sped fits up 1.04x at 2.9M (batch 128,
+#: 100-64-64-8), 1.14x at 7.9M and 1.31x at 24M (``docs/benchmarks.md``).
+SMALL_STEP_MACS = 2**22
 
 
 def step_macs(module, batch_size):
@@ -248,11 +250,12 @@ def step_macs(module, batch_size):
 def cpu_threads_for(module, batch_size, device):
     """Train small models on one CPU thread, restoring the count afterwards.
 
-    A step of a small model (under :data:`SMALL_STEP_MACS` multiply-adds per
-    forward pass) has too little arithmetic to share between threads: on a
-    quiet machine a second thread gains nothing, and on a busy one every
-    parallel region waits for the thread the OS has descheduled, which made
-    small fits several times slower here. Larger models and other devices
+    A step of a small model (under :data:`SMALL_STEP_MACS`, about 4M,
+    multiply-adds per forward pass) has too little arithmetic to share
+    between threads: on a quiet machine a second thread gains a few percent
+    at most, and on a busy one every parallel region waits for the thread the
+    OS has descheduled, which made small fits up to several times slower
+    here. Larger models and other devices
     keep torch's setting.
     """
     before = torch.get_num_threads()
