@@ -10,10 +10,17 @@ the ratio baseline_time / skvae_time (above 1: skvae is faster).
 Inference: single-row ``transform`` latency against ``PCA.transform`` on the
 same row, and whole-set ``transform`` time against PCA's.
 
+With ``--device cuda`` both loops train on the GPU: the plain loop preloads
+the data there as one tensor (the fastest hand-written GPU loop: no
+DataLoader, no host copies), skvae gets ``device="cuda"``; each timing ends
+with ``torch.cuda.synchronize()``. Inference is then not timed (PCA has no GPU
+path to compare with).
+
 Run from the repository root::
 
     python benchmarks/bench_speed.py              # digits and MNIST models
     python benchmarks/bench_speed.py --quick      # fewer rows and repeats
+    python benchmarks/bench_speed.py --device cuda   # on a GPU machine
 """
 
 import argparse
@@ -61,20 +68,20 @@ class PlainVAE(nn.Module):
 
     def forward(self, x, generator):
         loc, log_scale = self.encoder(x).chunk(2, dim=-1)
-        eps = torch.randn(loc.shape, generator=generator)
+        eps = torch.randn(loc.shape, generator=generator, device=loc.device)
         logits = self.decoder(loc + log_scale.exp() * eps)
         return logits, loc, log_scale
 
 
-def plain_fit(X, n_hidden, n_latent, n_epochs, seed=0):
+def plain_fit(X, n_hidden, n_latent, n_epochs, seed=0, device="cpu"):
     """A careful hand-written loop: preloaded tensor, randperm slicing, no syncs."""
-    generator = torch.Generator().manual_seed(seed)
-    X = torch.from_numpy(X)
-    model = PlainVAE(X.shape[1], n_hidden, n_latent)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    X = torch.from_numpy(X).to(device)
+    model = PlainVAE(X.shape[1], n_hidden, n_latent).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    total = torch.zeros(())
+    total = torch.zeros((), device=device)
     for _ in range(n_epochs):
-        perm = torch.randperm(len(X), generator=generator)
+        perm = torch.randperm(len(X), generator=generator, device=device)
         for start in range(0, len(X), 128):
             x = X[perm[start : start + 128]]
             logits, loc, log_scale = model(x, generator)
@@ -88,7 +95,7 @@ def plain_fit(X, n_hidden, n_latent, n_epochs, seed=0):
     return float(total)
 
 
-def skvae_fit(X, n_hidden, n_latent, n_epochs, seed=0):
+def skvae_fit(X, n_hidden, n_latent, n_epochs, seed=0, device="cpu"):
     vae = VAETransformer(
         n_latent,
         hidden_layer_sizes=(n_hidden,),
@@ -98,7 +105,7 @@ def skvae_fit(X, n_hidden, n_latent, n_epochs, seed=0):
         max_iter=n_epochs,
         tol=0.0,
         n_iter_no_change=n_epochs + 1,
-        device="cpu",
+        device=device,
         random_state=seed,
     )
     with warnings.catch_warnings():
@@ -106,20 +113,28 @@ def skvae_fit(X, n_hidden, n_latent, n_epochs, seed=0):
         return vae.fit(X)
 
 
-def bench_fit(name, X, n_hidden, n_latent, n_epochs, repeats):
+def _sync(device):
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def bench_fit(name, X, n_hidden, n_latent, n_epochs, repeats, device="cpu"):
     plain_times, skvae_times = [], []
     for _ in range(repeats):  # alternate, so drifts in machine load hit both
+        _sync(device)
         start = time.perf_counter()
-        plain_fit(X, n_hidden, n_latent, n_epochs)
+        plain_fit(X, n_hidden, n_latent, n_epochs, device=device)
+        _sync(device)
         plain_times.append(time.perf_counter() - start)
         start = time.perf_counter()
-        skvae_fit(X, n_hidden, n_latent, n_epochs)
+        skvae_fit(X, n_hidden, n_latent, n_epochs, device=device)
+        _sync(device)
         skvae_times.append(time.perf_counter() - start)
     plain, ours = statistics.median(plain_times), statistics.median(skvae_times)
     print(
         f"fit {name:<24} plain loop {plain:7.2f} s   skvae {ours:7.2f} s   "
         f"speed-up {plain / ours:5.2f}x   (median of {repeats}, {n_epochs} epochs, "
-        f"{len(X)} rows)"
+        f"{len(X)} rows, {device})"
     )
     return plain / ours
 
@@ -151,6 +166,7 @@ def main(argv=None):
     parser.add_argument(
         "--threads", type=int, help="torch intra-op threads (default: torch's)"
     )
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -161,12 +177,22 @@ def main(argv=None):
     )
 
     digits = (load_digits().data / 16.0).astype(np.float32)
-    bench_fit("digits 64-128-10", digits, 128, 10, 10 if args.quick else 30, repeats)
+    device = args.device
+    if device != "cpu":
+        print(f"device: {torch.cuda.get_device_name(device)}")
+        plain_fit(digits, 128, 10, 1, device=device)  # initialise CUDA first
+    bench_fit(
+        "digits 64-128-10", digits, 128, 10, 10 if args.quick else 30, repeats, device
+    )
 
     mnist = np.load(MNIST)["X"].reshape(-1, 784).astype(np.float32) / 255.0
     if args.quick:
         mnist = mnist[:10000]
-    bench_fit("MNIST 784-400-20", mnist, 400, 20, 1 if args.quick else 2, repeats)
+    bench_fit(
+        "MNIST 784-400-20", mnist, 400, 20, 1 if args.quick else 2, repeats, device
+    )
+    if device != "cpu":
+        return
 
     for name, X, hidden, latent in [
         ("digits 64-128-10", digits.astype(np.float64), 128, 10),
