@@ -257,8 +257,8 @@ def _dtype_fits_kind(dtype, name):
     import pandas as pd
 
     types = pd.api.types
-    if name == "_Boolean":
-        return types.is_bool_dtype(dtype)
+    if name == "_Boolean":  # object: booleans with missing values
+        return types.is_bool_dtype(dtype) or dtype == np.dtype(object)
     if name == "_Categorical":
         return isinstance(
             dtype, pd.CategoricalDtype | pd.StringDtype

@@ -212,6 +212,18 @@ def _is_integer(dtype):
     return pd.api.types.is_integer_dtype(dtype)
 
 
+def _holds_booleans(series):
+    """Whether an object column holds only True/False and missing values.
+
+    pandas stores a boolean column with a missing value as ``object``; such a
+    column is modelled as boolean, not as categories.
+    """
+    if series.dtype != object:
+        return False
+    values = series.dropna()
+    return len(values) > 0 and all(isinstance(v, bool | np.bool_) for v in values)
+
+
 def _as_float(series):
     """A numeric or boolean pandas column as float64, missing values as NaN."""
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
@@ -279,7 +291,7 @@ class TabularEncoder:
         for column, dtype in zip(columns, dtypes, strict=True):
             if not self.frame_:
                 kinds.append(numeric(column.astype(np.float64), dtype))
-            elif _is_boolean(dtype):
+            elif _is_boolean(dtype) or _holds_booleans(column):
                 kinds.append(_Boolean(_as_float(column), dtype))
             elif _is_number(dtype):
                 kinds.append(numeric(_as_float(column), dtype))
@@ -350,8 +362,9 @@ class TabularEncoder:
         if self.frame_:
             if not _is_frame(X):
                 raise TypeError(
-                    "this model was fitted on a DataFrame with non-numeric columns; "
-                    "pass a DataFrame with the same columns."
+                    f"{owner} was fitted on a DataFrame, whose columns it encodes "
+                    "one by one; pass a DataFrame with the same columns, not "
+                    f"{type(X).__name__}."
                 )
             columns = [X.iloc[:, j] for j in range(X.shape[1])]
             dtype = np.float64

@@ -294,3 +294,38 @@ def test_sample_with_decoder_noise_draws_categories_by_their_probability():
     assert (draws["c"] == "rare").mean() == pytest.approx(0.15, abs=0.08)
     means = vae.sample(2000, random_state=0)
     assert (means["c"] == "rare").mean() < (draws["c"] == "rare").mean()
+
+
+def test_object_column_of_booleans_with_missing_values_is_boolean(tmp_path):
+    import skvae
+    from skvae import VAEImputer
+
+    rng = np.random.RandomState(0)
+    n = 80
+    flags = rng.rand(n) > 0.5
+    df = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            # what pandas makes of a boolean column with gaps
+            "b": pd.Series(
+                [None if i % 5 == 0 else bool(v) for i, v in enumerate(flags)],
+                dtype=object,
+            ),
+        }
+    )
+    imputer = VAEImputer(n_components=2, hidden_layer_sizes=(8,), max_iter=2)
+    filled = imputer.set_params(random_state=0).fit(df).transform(df)
+    assert type(imputer.vae_.tabular_.kinds_[1]).__name__ == "_Boolean"
+    assert filled["b"].dtype == object and not filled["b"].isna().any()
+    assert set(filled["b"]) <= {True, False}
+    assert filled["b"][df["b"].notna()].equals(df["b"][df["b"].notna()])
+    imputer.save(tmp_path / "imputer.safetensors")
+    again = skvae.load(tmp_path / "imputer.safetensors").transform(df)
+    assert again.equals(filled)
+
+
+def test_frame_model_given_an_array_says_so():
+    df = _frame()[["x", "y"]]
+    vae = _vae(missing="mask").fit(df)
+    with pytest.raises(TypeError, match="fitted on a DataFrame.*not ndarray"):
+        vae.transform(df.to_numpy())
