@@ -12,6 +12,8 @@ ORDER = [
     "plot_grid_search.py",
     "plot_vs_pca.py",
     "plot_beta_warmup.py",
+    "plot_tabular.py",
+    "plot_dask_grid_search.py",
 ]
 
 
