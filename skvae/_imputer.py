@@ -197,7 +197,12 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         numeric columns, a category drawn from the decoder's probabilities
         for categorical ones. The completions so vary as much as the model
         says the missing values are uncertain, as multiple imputation needs
-        for its pooled variances to be right.
+        for its pooled variances to be right. How far they vary depends on
+        ``beta``: on the diabetes table of the tables example, the central 90%
+        of 50 completions held the hidden value for 89% of entries with
+        ``beta=1.0`` and for 78% with the default 0.5, which is chosen for
+        the single best estimate; fit with ``beta=1.0`` for multiple
+        imputation.
 
         Parameters
         ----------
