@@ -132,7 +132,8 @@ class Likelihood:
         -------
         x : torch.Tensor of shape (..., n_features)
         """
-        seed = int(torch.randint(2**62, (), generator=generator))
+        where = "cpu" if generator is None else generator.device
+        seed = int(torch.randint(2**62, (), generator=generator, device=where))
         devices = [params.device] if params.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices, device_type=params.device.type):
             torch.manual_seed(seed)

@@ -401,3 +401,20 @@ def test_sample_with_decoder_noise_gaussian_spread_and_global_rng(digits):
     np.testing.assert_allclose((draws - means).std(axis=0), scale, rtol=0.1)
     with pytest.raises(TypeError, match="decoder_noise"):
         vae.sample(2, decoder_noise=1)
+
+
+def test_custom_likelihood_without_sample_draws_reproducibly_from_its_distribution():
+    from skvae import BernoulliLikelihood
+    from skvae._likelihoods import Likelihood
+
+    class Plain(BernoulliLikelihood):
+        sample = Likelihood.sample  # the base class's fallback
+
+    params = torch.linspace(-3, 3, 600).reshape(100, 6)
+    state = torch.get_rng_state()
+    a = Plain().sample(params, torch.Generator().manual_seed(1))
+    b = Plain().sample(params, torch.Generator().manual_seed(1))
+    c = Plain().sample(params, torch.Generator().manual_seed(2))
+    assert torch.equal(state, torch.get_rng_state())
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert set(a.unique().tolist()) <= {0.0, 1.0} and a.dtype == params.dtype

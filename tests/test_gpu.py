@@ -102,3 +102,90 @@ def test_bf16_mixed_precision_on_cuda_keeps_the_elbo(X):
     full = VAETransformer(4, **kwargs).fit(X)
     mixed = VAETransformer(4, mixed_precision=True, **kwargs).fit(X)
     assert abs(full.score(X) - mixed.score(X)) < 0.5
+
+
+def _table(n=300, seed=0):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(seed)
+    return pd.DataFrame(
+        {
+            "x": rng.lognormal(size=n),
+            "k": rng.randint(0, 5, n),
+            "c": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "b": rng.rand(n) > 0.5,
+        }
+    )
+
+
+@pytest.mark.parametrize("scaling", ["standard", "quantile"])
+def test_tables_on_cuda_sample_with_decoder_noise_and_save(tmp_path, scaling):
+    import skvae
+
+    df = _table()
+    vae = VAETransformer(
+        2,
+        hidden_layer_sizes=(16,),
+        max_iter=3,
+        random_state=0,
+        device="cuda",
+        numeric_scaling=scaling,
+    ).fit(df)
+    draws = vae.sample(50, random_state=0, decoder_noise=True)
+    assert list(draws.dtypes) == list(df.dtypes)
+    again = vae.sample(50, random_state=0, decoder_noise=True)
+    assert draws.equals(again)
+    vae.save(tmp_path / "table.safetensors")
+    loaded = skvae.load(tmp_path / "table.safetensors")
+    assert loaded.sample(50, random_state=0).equals(vae.sample(50, random_state=0))
+
+
+def test_imputer_on_cuda_draws_multiple_imputations():
+    from skvae import VAEImputer
+
+    df = _table()
+    df.loc[::4, "x"] = np.nan
+    imputer = VAEImputer(2, hidden_layer_sizes=(16,), max_iter=3, device="cuda")
+    draws = (
+        imputer.set_params(random_state=0)
+        .fit(df)
+        .sample_imputations(df, n_imputations=3, random_state=0)
+    )
+    assert len(draws) == 3 and not draws[0].isna().any().any()
+
+
+def test_custom_likelihood_samples_on_cuda_without_touching_the_global_rng():
+    from skvae import BernoulliLikelihood
+    from skvae._likelihoods import Likelihood
+
+    class Plain(BernoulliLikelihood):
+        sample = Likelihood.sample  # the base class's fork_rng path
+
+    params = torch.zeros(4, 6, device="cuda")
+    state = torch.cuda.get_rng_state()
+    a = Plain().sample(params, torch.Generator("cuda").manual_seed(1))
+    b = Plain().sample(params, torch.Generator("cuda").manual_seed(1))
+    assert a.is_cuda and torch.equal(a, b)
+    assert torch.equal(state, torch.cuda.get_rng_state())
+
+
+def test_direct_fused_adam_on_cuda_equals_adam_step():
+    from skvae._training import optimizer_step
+
+    def run(step_fn):
+        generator = torch.Generator("cuda").manual_seed(0)
+        model = torch.nn.Linear(6, 3).cuda()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator, device="cuda"))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, fused=True)
+        step = step_fn(optimizer)
+        for _ in range(5):
+            x = torch.randn(8, 6, generator=generator, device="cuda")
+            for p in model.parameters():
+                p.grad = None
+            model(x).square().sum().backward()
+            step()
+        return [p.detach().cpu() for p in model.parameters()]
+
+    for a, b in zip(run(optimizer_step), run(lambda o: o.step), strict=True):
+        assert torch.equal(a, b)
