@@ -37,6 +37,7 @@ Format versions: 1 stored autoencoders fitted on numeric arrays; 2 adds the
 
 import hashlib
 import importlib
+import inspect
 import json
 import math
 import os
@@ -67,6 +68,10 @@ _TAG = "__skvae__"
 # Fitted attributes stored as tensors and rebuilt on load rather than encoded.
 _TENSOR_ATTRIBUTES = ("module_", "optimizer_")
 _MT19937_WORDS = 624
+# Parameters added to the estimators after files were first written. A file
+# without one was written before it existed, when the model behaved as the
+# parameter's default does now; any other missing parameter is an error.
+_LATER_PARAMS = frozenset({"numeric_scaling"})
 
 
 class _Invalid(ValueError):
@@ -896,6 +901,10 @@ def _rebuild(doc, tensors, target, classes):
     cls = classes[name]
     raw_params = _field(doc, "params", dict)
     names = set(cls._get_param_names())
+    defaults = inspect.signature(cls).parameters
+    for key in _LATER_PARAMS & (names - set(raw_params)):
+        # written before the parameter existed: what the model did then
+        raw_params = {**raw_params, key: _encode(defaults[key].default, key)}
     if set(raw_params) != names:
         missing, extra = names - set(raw_params), set(raw_params) - names
         raise _Invalid(

@@ -1356,3 +1356,22 @@ def test_imputer_tensors_must_sit_under_its_model(imputer_saved, tmp_path):
         tensors=_replace("vae_.module.encoder.0.weight", torch.zeros(2, 2)),
     )
     assert "shape" in _load_error(shifted)
+
+
+def test_files_written_before_numeric_scaling_existed_still_load(
+    saved, fitted, X, tmp_path
+):
+    # A file of the previous release: format version 1, no numeric_scaling.
+    def older(doc):
+        doc["format_version"] = 1
+        del doc["params"]["numeric_scaling"]
+
+    loaded = skvae.load(rewrite(saved, tmp_path / "old", doc=older))
+    assert loaded.numeric_scaling == "standard"
+    np.testing.assert_array_equal(loaded.transform(X), fitted.transform(X))
+
+
+def test_other_missing_parameters_are_still_refused(saved, tmp_path):
+    path = rewrite(saved, tmp_path / "m", doc=_set(["params", "beta"], KeyError))
+    with pytest.raises(ValueError, match=r"missing: \['beta'\]"):
+        skvae.load(path)
