@@ -534,6 +534,8 @@ class _BaseAutoencoder(
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        # pickled before the parameter existed: the behaviour of its default
+        self.__dict__.setdefault("numeric_scaling", "standard")
         if "module_" not in state:
             return
         try:

@@ -1375,3 +1375,15 @@ def test_other_missing_parameters_are_still_refused(saved, tmp_path):
     path = rewrite(saved, tmp_path / "m", doc=_set(["params", "beta"], KeyError))
     with pytest.raises(ValueError, match=r"missing: \['beta'\]"):
         skvae.load(path)
+
+
+def test_pickles_from_before_numeric_scaling_still_work(fitted, X):
+    import pickle
+
+    state = fitted.__getstate__()
+    del state["numeric_scaling"]
+    old = type(fitted).__new__(type(fitted))
+    old.__setstate__(state)
+    assert old.get_params()["numeric_scaling"] == "standard"
+    np.testing.assert_array_equal(old.transform(X), fitted.transform(X))
+    assert pickle.loads(pickle.dumps(old)).get_params() == fitted.get_params()
