@@ -8,6 +8,7 @@ Subclasses declare their constructor and say how they are trained through
 """
 
 import copy
+import inspect
 import warnings
 import weakref
 from numbers import Integral, Real
@@ -33,6 +34,7 @@ from tqdm.auto import tqdm
 
 from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import ACTIVATIONS, VAEModule
+from ._persistence import _LATER_PARAMS
 from ._persistence import save as _save
 from ._tabular import TabularEncoder, needs_tabular
 from ._training import Rows, data_parallel_world, make_optimizer, train
@@ -534,8 +536,10 @@ class _BaseAutoencoder(
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        # pickled before the parameter existed: the behaviour of its default
-        self.__dict__.setdefault("numeric_scaling", "standard")
+        # pickled before these parameters existed: the behaviour of their defaults
+        defaults = inspect.signature(type(self)).parameters
+        for name in _LATER_PARAMS & set(defaults):
+            self.__dict__.setdefault(name, defaults[name].default)
         if "module_" not in state:
             return
         try:

@@ -71,7 +71,7 @@ _MT19937_WORDS = 624
 # Parameters added to the estimators after files were first written. A file
 # without one was written before it existed, when the model behaved as the
 # parameter's default does now; any other missing parameter is an error.
-_LATER_PARAMS = frozenset({"numeric_scaling"})
+_LATER_PARAMS = frozenset({"numeric_scaling", "n_importance_train"})
 
 
 class _Invalid(ValueError):

@@ -19,7 +19,9 @@ import torch
 __all__ = [
     "kl_to_standard_normal",
     "elbo_terms",
+    "importance_weighted_terms",
     "log_importance_weights",
+    "importance_draws",
     "make_optimizer",
     "Rows",
     "train",
@@ -35,7 +37,17 @@ def kl_to_standard_normal(loc, log_scale):
     return 0.5 * (terms.sum(-1) - loc.shape[-1])
 
 
-def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=True):
+def elbo_terms(
+    module,
+    likelihood,
+    x,
+    *,
+    eps=None,
+    generator=None,
+    variational=True,
+    n_importance=1,
+    kl_weight=1.0,
+):
     """Reconstruction negative log-likelihood and KL term, one value per row.
 
     Parameters
@@ -50,6 +62,13 @@ def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=T
     variational : bool, default=True
         When False, decode the latent mean itself and return a zero KL term:
         the loss of a deterministic autoencoder with the same likelihood.
+    n_importance : int, default=1
+        With k > 1, the terms of the importance-weighted bound of Burda et
+        al. (2016) over k draws per row (see :func:`importance_weighted_terms`)
+        instead of the ELBO's.
+    kl_weight : float, default=1.0
+        The weight the caller gives the KL term; only the importance-weighted
+        bound, where it acts inside the average over draws, needs it.
 
     Returns
     -------
@@ -57,6 +76,15 @@ def elbo_terms(module, likelihood, x, *, eps=None, generator=None, variational=T
         ``-log p(x | z)`` at one draw ``z ~ q(z | x)``, and the analytic KL
         divergence of q(z | x) from the prior; the negative ELBO is their sum.
     """
+    if variational and n_importance > 1:
+        return importance_weighted_terms(
+            module,
+            likelihood,
+            x,
+            n_importance,
+            kl_weight=kl_weight,
+            generator=generator,
+        )
     loc, log_scale = module.encode(x)
     if loc.dtype != x.dtype:  # under autocast; the loss stays in x's precision
         loc, log_scale = loc.to(x.dtype), log_scale.to(x.dtype)
@@ -94,6 +122,21 @@ def log_importance_weights(module, likelihood, x, eps):
     -------
     log_w : torch.Tensor of shape (n_rows, n_draws)
     """
+    return importance_draws(module, likelihood, x, eps)[1]
+
+
+def importance_draws(module, likelihood, x, eps):
+    """Decoder outputs at latent draws, with the draws' log importance weights.
+
+    Parameters are as for :func:`log_importance_weights`.
+
+    Returns
+    -------
+    params : torch.Tensor of shape (n_rows, n_draws, n_params)
+        The decoder's raw outputs at each draw.
+    log_w : torch.Tensor of shape (n_rows, n_draws)
+        ``log p(x | z) + log p(z) - log q(z | x)`` of each draw.
+    """
     loc, log_scale = module.encode(x)
     z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
     params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
@@ -101,7 +144,51 @@ def log_importance_weights(module, likelihood, x, eps):
     # log N(z; 0, I) - log N(z; loc, scale^2) = (|eps|^2 - |z|^2) / 2 + sum
     # log_scale: the 2 pi terms cancel.
     log_ratio = 0.5 * (eps.square() - z.square()).sum(-1)
-    return log_px + log_ratio + log_scale.sum(-1, keepdim=True)
+    return params, log_px + log_ratio + log_scale.sum(-1, keepdim=True)
+
+
+def importance_weighted_terms(
+    module, likelihood, x, k, *, kl_weight=1.0, generator=None
+):
+    """The importance-weighted bound over ``k`` draws per row, as two terms.
+
+    The bound of Burda et al. (2016), with the prior and posterior terms
+    weighted by ``kl_weight`` inside the average (1 gives the bound itself;
+    less, as in a beta-VAE or a KL warm-up, loosens it)::
+
+        bound = log (1/k) sum_j exp(log p(x | z_j) + w (log p(z_j) - log q(z_j | x)))
+
+    It rises towards log p(x) as k grows (k = 1 is the ELBO), and training on
+    it gives the model of the importance-weighted autoencoder. It is returned
+    split like the ELBO so that ``recon + kl_weight * kl`` is the negative
+    bound: ``kl`` is the KL divergence estimated over the draws with their
+    normalised importance weights (no gradient flows through it) and
+    ``recon`` is the rest.
+
+    Returns
+    -------
+    recon, kl : torch.Tensor of shape (n_rows,)
+    """
+    loc, log_scale = module.encode(x)
+    eps = torch.randn(
+        (x.shape[0], k, loc.shape[-1]),
+        generator=generator,
+        device=loc.device,
+        dtype=x.dtype,
+    )
+    loc, log_scale = loc.to(x.dtype), log_scale.to(x.dtype)
+    z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
+    params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2]).to(x.dtype)
+    log_px = likelihood.log_prob(params, x.unsqueeze(1))
+    # log q(z | x) - log p(z): the 2 pi terms cancel
+    log_ratio = 0.5 * (z.square() - eps.square()).sum(-1) - log_scale.sum(
+        -1, keepdim=True
+    )
+    log_w = log_px - kl_weight * log_ratio
+    bound = torch.logsumexp(log_w, dim=1) - math.log(k)
+    with torch.no_grad():
+        kl = (torch.softmax(log_w, dim=1) * log_ratio).sum(1)
+    return -bound - kl_weight * kl, kl
 
 
 def make_optimizer(params, lr):
@@ -361,13 +448,27 @@ def kl_weight(epoch, beta, kl_warmup):
 
 
 def _validation_loss(
-    module, likelihood, val, beta, batch_size, generator, variational, parallel=None
+    module,
+    likelihood,
+    val,
+    beta,
+    batch_size,
+    generator,
+    variational,
+    parallel=None,
+    n_importance=1,
 ):
     total = torch.zeros((), device=val.device, dtype=torch.float64)
     with torch.no_grad():
         for batch in val.batches(batch_size):
             recon, kl = elbo_terms(
-                module, likelihood, batch, generator=generator, variational=variational
+                module,
+                likelihood,
+                batch,
+                generator=generator,
+                variational=variational,
+                n_importance=n_importance,
+                kl_weight=beta,
             )
             total += (recon + beta * kl).sum(dtype=torch.float64)
     if parallel is not None:  # the mean over every process's validation rows
@@ -397,19 +498,22 @@ class _ElboTerms(torch.nn.Module):
     computation is the forward pass DDP sees.
     """
 
-    def __init__(self, module, likelihood, variational):
+    def __init__(self, module, likelihood, variational, n_importance=1):
         super().__init__()
         self.module = module
         self.likelihood = likelihood
         self.variational = variational
+        self.n_importance = n_importance
 
-    def forward(self, x, generator=None):
+    def forward(self, x, generator=None, kl_weight=1.0):
         return elbo_terms(
             self.module,
             self.likelihood,
             x,
             generator=generator,
             variational=self.variational,
+            n_importance=self.n_importance,
+            kl_weight=kl_weight,
         )
 
 
@@ -446,6 +550,7 @@ class _DataParallel:
         variational,
         n_val_rows,
         settings,
+        n_importance=1,
     ):
         dist = torch.distributed
         from torch.nn.parallel import DistributedDataParallel
@@ -494,7 +599,8 @@ class _DataParallel:
         else:
             device_ids = None
         self._ddp = DistributedDataParallel(
-            _ElboTerms(module, likelihood, variational), device_ids=device_ids
+            _ElboTerms(module, likelihood, variational, n_importance),
+            device_ids=device_ids,
         )
 
     def steps(self):
@@ -503,8 +609,8 @@ class _DataParallel:
         for scale in self._scales:
             yield next(batches, self._empty), scale
 
-    def forward(self, batch):
-        return self._ddp(batch, generator=self._generator)
+    def forward(self, batch, kl_weight=1.0):
+        return self._ddp(batch, generator=self._generator, kl_weight=kl_weight)
 
     def close(self):
         """Detach DDP's gradient hooks from the module's parameters."""
@@ -572,6 +678,7 @@ def train(
     beta=1.0,
     kl_warmup=0,
     variational=True,
+    n_importance=1,
     mixed_precision=False,
     first_epoch=0,
     X_val=None,
@@ -610,6 +717,11 @@ def train(
         Epochs over which the KL weight rises linearly from 0 to ``beta``.
     variational : bool
         False trains a deterministic autoencoder (see :func:`elbo_terms`).
+    n_importance : int
+        Draws per row of the objective: 1 minimises the negative ELBO, k > 1
+        the negative importance-weighted bound over k draws (see
+        :func:`importance_weighted_terms`; the records' ``recon`` and ``kl``
+        are then its two terms).
     mixed_precision : bool
         Run the module's forward passes under bfloat16 autocast; the weights,
         the gradients' accumulation and the loss stay float32.
@@ -670,6 +782,7 @@ def train(
             generator,
             batch_size=batch_size,
             variational=variational,
+            n_importance=n_importance,
             n_val_rows=0 if val is None else len(val),
             settings={
                 "n_epochs": n_epochs,
@@ -677,6 +790,7 @@ def train(
                 "beta": beta,
                 "kl_warmup": kl_warmup,
                 "variational": variational,
+                "n_importance": n_importance,
                 "mixed_precision": mixed_precision,
                 "validation": val is not None,
                 "tol": tol,
@@ -691,9 +805,15 @@ def train(
         def steps():
             return ((batch, None) for batch in data.batches(batch_size, generator))
 
-        def forward(batch):
+        def forward(batch, kl_weight):
             return elbo_terms(
-                module, likelihood, batch, generator=generator, variational=variational
+                module,
+                likelihood,
+                batch,
+                generator=generator,
+                variational=variational,
+                n_importance=n_importance,
+                kl_weight=kl_weight,
             )
 
     val_seed = None
@@ -712,7 +832,7 @@ def train(
                 sums = torch.zeros(2, device=device)
                 for batch, scale in steps():
                     with autocast:
-                        recon, kl = forward(batch)
+                        recon, kl = forward(batch, weight)
                     if scale is None:
                         loss = recon.mean() + weight * kl.mean()
                     else:  # this process's share of the step's mean over all rows
@@ -755,6 +875,7 @@ def train(
                             torch.Generator(device=device).manual_seed(val_seed),
                             variational,
                             parallel,
+                            n_importance,
                         )
                     ok = math.isfinite(record["val_loss"])
                 if not ok:

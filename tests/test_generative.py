@@ -418,3 +418,83 @@ def test_custom_likelihood_without_sample_draws_reproducibly_from_its_distributi
     assert torch.equal(state, torch.get_rng_state())
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert set(a.unique().tolist()) <= {0.0, 1.0} and a.dtype == params.dtype
+
+
+# ------------------------------------------------- importance-weighted training
+
+
+def test_importance_weighted_terms_are_the_bound_split_in_two(vae, digits):
+    from skvae._training import importance_weighted_terms
+
+    module, likelihood = vae.module_, vae.likelihood_
+    x = torch.as_tensor(digits[:16], dtype=torch.float32)
+    for weight in (1.0, 0.3):
+        recon, kl = importance_weighted_terms(
+            module,
+            likelihood,
+            x,
+            6,
+            kl_weight=weight,
+            generator=torch.Generator().manual_seed(0),
+        )
+        eps = torch.randn(
+            (16, 6, vae.n_components), generator=torch.Generator().manual_seed(0)
+        )
+        log_w = log_importance_weights(module, likelihood, x, eps)
+        params = module.decode(
+            module.reparameterize(
+                *(t.unsqueeze(1) for t in module.encode(x)), eps
+            ).flatten(0, 1)
+        ).unflatten(0, (16, 6))
+        log_px = likelihood.log_prob(params, x.unsqueeze(1))
+        # log_w - log_px is the prior/posterior part, which ``weight`` scales
+        bound = torch.logsumexp(log_px + weight * (log_w - log_px), 1) - np.log(6)
+        torch.testing.assert_close(recon + weight * kl, -bound)
+        assert not kl.requires_grad and recon.requires_grad
+
+
+def test_importance_weighted_loss_has_the_bounds_gradient(vae, digits):
+    from skvae._training import importance_weighted_terms
+
+    module = copy.deepcopy(vae.module_)
+    x = torch.as_tensor(digits[:16], dtype=torch.float32)
+
+    def grads(use_terms):
+        module.zero_grad()
+        g = torch.Generator().manual_seed(0)
+        recon, kl = importance_weighted_terms(
+            module, vae.likelihood_, x, 5, generator=g
+        )
+        if use_terms:
+            (recon + kl).mean().backward()
+        else:
+            eps = torch.randn(
+                (16, 5, vae.n_components), generator=torch.Generator().manual_seed(0)
+            )
+            log_w = log_importance_weights(module, vae.likelihood_, x, eps)
+            (-(torch.logsumexp(log_w, 1) - np.log(5))).mean().backward()
+        return [p.grad.clone() for p in module.parameters()]
+
+    for a, b in zip(grads(True), grads(False), strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_training_on_the_importance_weighted_bound_raises_the_likelihood(digits):
+    X = load_digits().data / 16
+    train, test = X[:1400], X[1400:]
+    scores = {}
+    for k in (1, 5):
+        model = VAETransformer(
+            4,
+            hidden_layer_sizes=(64,),
+            likelihood="bernoulli",
+            max_iter=40,
+            n_importance_train=k,
+            random_state=0,
+            device="cpu",
+        ).fit(train)
+        scores[k] = model.score(test, n_importance=200)
+        assert model.loss_curve_[-1] == pytest.approx(
+            model.history_[-1]["recon"] + model.history_[-1]["kl"]
+        )
+    assert scores[5] > scores[1] + 0.2  # measured: 0.46 and 0.40 nats, 2 seeds
