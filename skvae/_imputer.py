@@ -16,7 +16,11 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._estimator import VAETransformer, _check_count
 from ._persistence import save as _save
-from ._utils import make_generator
+from ._training import importance_draws
+from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
+
+#: at most this many activations per layer in one pass of imputation draws
+_IMPUTE_VALUES = 2**20
 
 
 class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -50,6 +54,21 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Adam's step size.
     max_iter : int, default=300
         Number of epochs.
+    n_importance_train : int, default=10
+        Latent draws per row in the training objective: the
+        importance-weighted bound of the incomplete rows (MIWAE; Mattei and
+        Frellsen, 2019) rather than the ELBO for k > 1. On three scikit-learn
+        tables with 20% of entries hidden, 10 draws lowered the imputation
+        RMSE by 0.01-0.03 against the ELBO, for about twice the fit time
+        (see ``docs/benchmarks.md``).
+    n_importance : int, default=100
+        Latent draws per row when imputing. ``transform`` fills each missing
+        entry with the importance-weighted average of the decoder's means
+        over these draws from q(z | x), an estimate of its expectation given
+        the observed entries under the model; :meth:`sample_imputations`
+        picks one draw per completion by sampling importance resampling.
+        With 1, ``transform`` decodes the posterior mean and each completion
+        one draw from q(z | x).
     device : str or torch.device, default="auto"
         Where to train and infer.
     random_state : int, RandomState instance or None, default=None
@@ -105,6 +124,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "n_importance_train": [Interval(Integral, 1, None, closed="left")],
+        "n_importance": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -119,6 +140,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         batch_size=64,
         learning_rate_init=1e-3,
         max_iter=300,
+        n_importance_train=10,
+        n_importance=100,
         device="auto",
         random_state=None,
         verbose=0,
@@ -129,6 +152,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init
         self.max_iter = max_iter
+        self.n_importance_train = n_importance_train
+        self.n_importance = n_importance
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -156,6 +181,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             batch_size=self.batch_size,
             learning_rate_init=self.learning_rate_init,
             max_iter=self.max_iter,
+            n_importance_train=self.n_importance_train,
             device=self.device,
             random_state=self.random_state,
             verbose=self.verbose,
@@ -243,23 +269,43 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         encoded = vae._check_X(X, reset=False)
         n_features = encoded.shape[1] - vae.n_features_in_
         observed = encoded[:, n_features:] > 0.5
-        noise = None
-        if generator is not None:
-            noise = torch.randn(
-                (len(encoded), vae.n_components), generator=generator
-            ).numpy()
+        likelihood, k, d = vae.likelihood_, self.n_importance, vae.n_components
 
-        def decode(module, x, *eps):
-            loc, log_scale = module.encode(x)
-            z = loc if not eps else module.reparameterize(loc, log_scale, eps[0])
-            params = module.decode(z)
-            if data_noise is None:
-                return vae.likelihood_.mean(params)
-            return vae.likelihood_.sample(params, data_noise)
+        def fill(module, x):
+            widths = [x.shape[1], likelihood.n_params(vae.n_features_in_)]
+            widths += [
+                m.out_features for m in module.modules() if hasattr(m, "out_features")
+            ]
+            n_rows = max(1, _IMPUTE_VALUES // (k * max(widths)))
+            host = to_numpy(x)
+            out = []
+            for r in range(0, x.shape[0], n_rows):
+                rows = x[r : r + n_rows]
+                if k == 1 and generator is None:  # the posterior mean
+                    out.append(likelihood.mean(module.decode(module.encode(rows)[0])))
+                    continue
+                if generator is None:  # deterministic, whatever the batching
+                    eps = row_normal_noise(host[r : r + n_rows], (k, d))
+                else:
+                    eps = torch.randn((len(rows), k, d), generator=generator).numpy()
+                eps = as_tensor(eps, x.device, x.dtype)
+                params, log_w = importance_draws(module, likelihood, rows, eps)
+                weights = torch.softmax(log_w, dim=1)
+                if generator is None:  # E[x_missing | x_observed], self-normalised
+                    means = likelihood.mean(params)
+                    out.append((weights.unsqueeze(-1) * means).sum(1))
+                    continue
+                # sampling importance resampling: one draw per row, by weight
+                pick = torch.multinomial(weights.cpu(), 1, generator=generator)
+                chosen = params[torch.arange(len(rows)), pick[:, 0].to(x.device)]
+                if data_noise is None:
+                    out.append(likelihood.mean(chosen))
+                else:
+                    out.append(likelihood.sample(chosen, data_noise))
+            return torch.cat(out)
 
-        arrays = (encoded,) if noise is None else (encoded, noise.astype(encoded.dtype))
         estimate = vae.tabular_.inverse_transform(
-            vae._map_batches(decode, *arrays), dtype=encoded.dtype
+            vae._map_batches(fill, encoded), dtype=encoded.dtype
         )
         # observation indicators are in block order; back to column order
         mask = np.empty_like(observed)

@@ -114,3 +114,53 @@ def test_mixed_frame():
     for col in df.columns:
         assert (filled[col][observed[col]] == df_missing[col][observed[col]]).all()
     assert set(filled["c"]) <= set(df["c"])
+
+
+def test_transform_is_deterministic_and_independent_of_batching(
+    incomplete, monkeypatch
+):
+    import skvae._imputer
+
+    _, X_missing, _ = incomplete
+    imputer = VAEImputer(random_state=0, **TINY).fit(X_missing)
+    full = imputer.transform(X_missing)
+    np.testing.assert_array_equal(full, imputer.transform(X_missing))
+    np.testing.assert_allclose(
+        imputer.transform(X_missing[5:17]), full[5:17], rtol=1e-12
+    )
+    monkeypatch.setattr(skvae._imputer, "_IMPUTE_VALUES", 1000)  # many small passes
+    np.testing.assert_allclose(imputer.transform(X_missing), full, rtol=1e-12)
+
+
+def test_one_importance_draw_decodes_the_posterior_mean(incomplete):
+    _, X_missing, _ = incomplete
+    imputer = VAEImputer(random_state=0, n_importance=1, **TINY).fit(X_missing)
+    vae = imputer.vae_
+    decoded = vae.inverse_transform(vae.transform(X_missing))
+    expected = np.where(np.isnan(X_missing), decoded, X_missing)
+    np.testing.assert_allclose(imputer.transform(X_missing), expected, rtol=1e-12)
+    assert vae.n_importance_train == imputer.n_importance_train == 10
+
+
+def test_transform_is_the_importance_weighted_mean_of_the_decoder_means(incomplete):
+    from skvae._training import importance_draws
+    from skvae._utils import row_normal_noise
+
+    _, X_missing, _ = incomplete
+    rows = X_missing[:6]
+    imputer = VAEImputer(random_state=0, n_importance=7, **TINY).fit(X_missing)
+    vae = imputer.vae_
+    encoded = vae._check_X(rows, reset=False)
+    module = vae._inference_module(torch.float64)
+    eps = torch.from_numpy(row_normal_noise(encoded, (7, vae.n_components)))
+    with torch.no_grad():
+        params, log_w = importance_draws(
+            module, vae.likelihood_, torch.from_numpy(encoded), eps
+        )
+        means = vae.likelihood_.mean(params).numpy()
+    weights = np.exp(log_w.numpy() - log_w.numpy().max(1, keepdims=True))
+    weights /= weights.sum(1, keepdims=True)
+    assert weights.max() > 0.2 and weights.min() < 0.1  # far from uniform
+    expected = vae.tabular_.inverse_transform((weights[..., None] * means).sum(1))
+    expected = np.where(np.isnan(rows), expected, rows)
+    np.testing.assert_allclose(imputer.transform(rows), expected, rtol=1e-10)
