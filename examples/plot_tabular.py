@@ -268,10 +268,12 @@ ax.set_title("train on synthetic, test on real")
 # Missing values: ``VAEImputer`` in a pipeline
 # --------------------------------------------
 # :class:`~skvae.VAEImputer` trains a ``VAETransformer(missing="mask")`` on
-# incomplete rows: the reconstruction term of the ELBO skips the missing
-# entries (the masked ELBO) and the encoder also sees which entries are
-# missing. Each row is then encoded from what is observed and its missing
-# entries are filled with the decoder's means. It is a transformer, so it
+# incomplete rows: the reconstruction term skips the missing entries (the
+# masked ELBO, here inside an importance-weighted bound over 10 draws per
+# row) and the encoder also sees which entries are missing. Each row's
+# missing entries are then filled with the decoder's means averaged over
+# 100 draws from q(z | x), weighted by how well each draw explains what is
+# observed (the MIWAE of Mattei and Frellsen, 2019). It is a transformer, so it
 # goes in a :class:`~sklearn.pipeline.Pipeline` before an estimator, as
 # scikit-learn's imputers do.
 #
@@ -355,9 +357,9 @@ pd.concat({"incomplete": incomplete.head(4), "filled": filled.head(4)}).round(2)
 # Multiple imputation
 # -------------------
 # One filled value hides how unsure it is. ``sample_imputations`` returns
-# several completions of the same rows: each draws a latent point from
-# q(z | x) given the observed entries and, by default, the missing entries
-# from p(x | z) there. Analysing every completion and pooling the results
+# several completions of the same rows: each draws a latent point given
+# the observed entries (one of 100 draws from q(z | x), picked by importance
+# weight) and, by default, the missing entries from p(x | z) there. Analysing every completion and pooling the results
 # (Rubin's rules) carries that uncertainty into the analysis; for this the
 # completions must vary as much as the hidden values could. A check on the
 # training table: the share of hidden numeric entries that lie within the
@@ -366,7 +368,7 @@ pd.concat({"incomplete": incomplete.head(4), "filled": filled.head(4)}).round(2)
 # ``VAEImputer`` weights the KL term by ``beta=0.5`` by default, which makes
 # its single imputations more accurate. The check is repeated with
 # ``decoder_noise=False`` and with an imputer trained with ``beta=1``, the
-# plain ELBO.
+# unweighted bound.
 imputer_elbo = VAEImputer(beta=1.0, random_state=0).fit(incomplete)
 completions = {
     "beta=0.5 (default)": imputer.sample_imputations(incomplete, 50, random_state=0),
@@ -402,9 +404,9 @@ for name, model in [("beta=0.5 (default)", imputer), ("beta=1", imputer_elbo)]:
 # %%
 # With the default ``beta=0.5`` the ranges fall short of 90 % in most
 # columns: the completions are somewhat too narrow, and pooled analyses
-# would understate the uncertainty. Trained on the plain ELBO (``beta=1``)
-# the imputer's completions cover close to 90 % on average, at the price of
-# less accurate single imputations; for multiple imputation it is the better
+# would understate the uncertainty. Trained with ``beta=1`` the imputer's
+# completions cover close to 90 % on average, at the price of less accurate
+# single imputations; for multiple imputation it is the better
 # choice here. Without decoder noise the completions differ only by their
 # latent point, and the ranges are far too narrow.
 #
