@@ -51,6 +51,11 @@ out = {{}}
 # Different seeds per rank: the weights must still start from rank 0's.
 out["fit"] = VAETransformer(2, max_iter=3, random_state=rank, **TINY).fit(shard)
 
+# The importance-weighted objective, through the same DDP wrapper.
+out["iwae"] = VAETransformer(
+    2, max_iter=2, n_importance_train=3, random_state=rank, **TINY
+).fit(shard)
+
 out["early"] = VAETransformer(
     2, max_iter=100, early_stopping=True, n_iter_no_change=1, tol=2.0,
     learning_rate_init=1e-2, random_state=0, **TINY,
@@ -176,7 +181,9 @@ def _assert_same_weights(a, b):
         assert torch.equal(wa[key], wb[key]), key
 
 
-@pytest.mark.parametrize("scenario", ["fit", "early", "full_batch", "tiny_shard"])
+@pytest.mark.parametrize(
+    "scenario", ["fit", "iwae", "early", "full_batch", "tiny_shard"]
+)
 def test_ranks_end_with_identical_weights(ranks, scenario):
     a, b = ranks[0][scenario], ranks[1][scenario]
     _assert_same_weights(a, b)
