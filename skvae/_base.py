@@ -417,9 +417,10 @@ class _BaseAutoencoder(
         X_new : ndarray of shape (n_samples, n_components)
             Latent means, in X's floating dtype.
         """
-        check_is_fitted(self)
+        if "module_" not in self.__dict__:  # skip get_tags on the fitted path
+            check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        return self._map_batches(lambda m, x: m.encode(x)[0], X)
+        return self._map_batches(_encoder_mean, X)
 
     def inverse_transform(self, X):
         """Decode latent points to the mean of p(x | z) in data space.
@@ -556,6 +557,10 @@ class _BaseAutoencoder(
         optimizer_state = self.optimizer_
         self.optimizer_ = make_optimizer(self.module_.parameters(), 1e-3)
         self.optimizer_.load_state_dict(optimizer_state)
+
+
+def _encoder_mean(module, x):
+    return module.encode(x)[0]
 
 
 def _discard_fitted_state(estimator):
