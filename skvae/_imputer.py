@@ -33,9 +33,10 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ``n_importance_train`` draws and imputation averages the decoder's means
     over ``n_importance`` draws from q(z | x), weighted by how well each
     explains the row's observed entries: the MIWAE of Mattei and Frellsen
-    (2019). Observed entries are returned unchanged. DataFrames may mix numeric, integer, boolean and
-    categorical columns (missing values as NaN, ``pd.NA`` or None):
-    categorical entries are filled with the most probable category,
+    (2019). Observed entries are returned unchanged, and rows with no
+    missing entry skip the model. DataFrames may mix numeric, integer,
+    boolean and categorical columns (missing values as NaN, ``pd.NA`` or
+    None): categorical entries are filled with the most probable category,
     integers with rounded values and booleans with the more probable value.
     :meth:`sample_imputations` gives several draws for multiple imputation.
 
@@ -314,9 +315,13 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     out.append(likelihood.sample(chosen, data_noise))
             return torch.cat(out)
 
-        estimate = vae.tabular_.inverse_transform(
-            vae._map_batches(fill, encoded), dtype=encoded.dtype
-        )
+        # Only rows with a missing entry go through the model; the others'
+        # estimates are placeholders that the observed values replace below.
+        incomplete = np.flatnonzero(~observed.all(axis=1))
+        filled = np.zeros((len(encoded), n_features), dtype=encoded.dtype)
+        if len(incomplete):
+            filled[incomplete] = vae._map_batches(fill, encoded[incomplete])
+        estimate = vae.tabular_.inverse_transform(filled, dtype=encoded.dtype)
         # observation indicators are in block order; back to column order
         mask = np.empty_like(observed)
         mask[:, vae.tabular_.order_] = observed

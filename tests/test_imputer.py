@@ -164,3 +164,28 @@ def test_transform_is_the_importance_weighted_mean_of_the_decoder_means(incomple
     expected = vae.tabular_.inverse_transform((weights[..., None] * means).sum(1))
     expected = np.where(np.isnan(rows), expected, rows)
     np.testing.assert_allclose(imputer.transform(rows), expected, rtol=1e-10)
+
+
+def test_only_incomplete_rows_go_through_the_model(incomplete, monkeypatch):
+    _, X_missing, _ = incomplete
+    imputer = VAEImputer(random_state=0, **TINY).fit(X_missing)
+    X = np.nan_to_num(X_missing[:50])
+    X[[3, 17], [1, 4]] = np.nan
+    seen = []
+    original = imputer.vae_._map_batches
+
+    def spy(fn, *arrays):
+        seen.append(len(arrays[0]))
+        return original(fn, *arrays)
+
+    monkeypatch.setattr(imputer.vae_, "_map_batches", spy)
+    filled = imputer.transform(X)
+    assert seen == [2]
+    complete = np.ones(50, bool)
+    complete[[3, 17]] = False
+    np.testing.assert_array_equal(filled[complete], X[complete])
+    monkeypatch.undo()
+    np.testing.assert_allclose(
+        filled[[3, 17]], imputer.transform(X[[3, 17]]), rtol=1e-12
+    )
+    assert imputer.transform(X[complete]).shape == (48, 10)  # nothing to fill
