@@ -137,19 +137,23 @@ class VAETransformer(_BaseAutoencoder):
         The optimizer, kept for ``partial_fit`` and ``warm_start``.
     loss_curve_ : list of float
         Training loss (negative ELBO, nats per row, with the KL weight of the
-        epoch) at each epoch.
+        epoch; the negative importance-weighted bound with
+        ``n_importance_train > 1``) at each epoch.
     history_ : list of dict
         Per epoch: ``loss``, ``recon`` (reconstruction negative
         log-likelihood), ``kl``, ``kl_weight`` and ``val_loss`` (None without
-        early stopping).
+        early stopping). With ``n_importance_train > 1``, ``kl`` is the KL
+        divergence estimated over the draws with their importance weights
+        and ``recon`` the rest of the loss.
     n_iter_ : int
         Number of epochs run.
     best_loss_ : float or None
         Lowest training loss; None with early stopping, as in the MLP.
     validation_scores_ : list of float or None
-        Validation ELBO (minus the loss) per epoch, with early stopping.
+        Validation ELBO (minus the loss; the importance-weighted bound with
+        ``n_importance_train > 1``) per epoch, with early stopping.
     best_validation_score_ : float or None
-        Best validation ELBO, with early stopping.
+        Best validation score, with early stopping.
     kl_per_component_ : ndarray of shape (n_components,)
         Mean KL divergence of q(z | x) from the prior along each latent
         dimension, in nats, on the data of the last ``fit`` or
