@@ -308,7 +308,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                     continue
                 # sampling importance resampling: one draw per row, by weight
                 pick = torch.multinomial(weights.cpu(), 1, generator=generator)
-                chosen = params[torch.arange(len(rows)), pick[:, 0].to(x.device)]
+                rows_index = torch.arange(len(rows), device=x.device)
+                chosen = params[rows_index, pick[:, 0].to(x.device)]
                 if data_noise is None:
                     out.append(likelihood.mean(chosen))
                 else:
