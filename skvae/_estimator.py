@@ -397,12 +397,9 @@ class VAETransformer(_BaseAutoencoder):
         """
         check_is_fitted(self)
         _check_count(n_samples, "n_samples")
-        if not isinstance(decoder_noise, bool | np.bool_):
-            raise TypeError(
-                f"decoder_noise must be True or False, got {decoder_noise!r}."
-            )
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
+        noise = _decoder_noise_generator(decoder_noise, seed, self.device_)
         d = self.n_components
         if X is None:
             z = torch.randn((n_samples, d), generator=generator, dtype=torch.float64)
@@ -414,9 +411,6 @@ class VAETransformer(_BaseAutoencoder):
             ).numpy()
             z = mean[:, None, :] + std[:, None, :] * eps.astype(mean.dtype)
             z = z.reshape(-1, d)
-        noise = None
-        if decoder_noise:  # a second stream, so the latents do not depend on it
-            noise = make_generator(seed ^ 0x5F3759DF, self.device_)
         return self._decode(z, noise)
 
     def interpolate(self, X_start, X_end, n_steps=10, *, method="linear"):
@@ -604,6 +598,17 @@ def _check_count(value, name, minimum=1):
         raise ValueError(
             f"{name} must be an integer of at least {minimum}, got {value!r}."
         )
+
+
+def _decoder_noise_generator(decoder_noise, seed, device):
+    """The generator of the draws from p(x | z), or None for decoder means.
+
+    A second stream derived from ``seed``, so that the latent draws do not
+    depend on whether the decoder's noise is drawn too.
+    """
+    if not isinstance(decoder_noise, bool | np.bool_):
+        raise TypeError(f"decoder_noise must be True or False, got {decoder_noise!r}.")
+    return make_generator(seed ^ 0x5F3759DF, device) if decoder_noise else None
 
 
 def _linear_path(start, end, t):

@@ -14,7 +14,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._estimator import VAETransformer, _check_count
+from ._estimator import VAETransformer, _check_count, _decoder_noise_generator
 from ._persistence import save as _save
 from ._training import importance_draws
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
@@ -261,16 +261,11 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The completions, as a list of DataFrames when fitted on a
             DataFrame.
         """
+        check_is_fitted(self)
         _check_count(n_imputations, "n_imputations")
-        if not isinstance(decoder_noise, bool | np.bool_):
-            raise TypeError(
-                f"decoder_noise must be True or False, got {decoder_noise!r}."
-            )
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
-        data_noise = None
-        if decoder_noise:  # a second stream, so the latents do not depend on it
-            data_noise = make_generator(seed ^ 0x5F3759DF, self.vae_.device_)
+        data_noise = _decoder_noise_generator(decoder_noise, seed, self.vae_.device_)
         out = [self._impute(X, generator, data_noise) for _ in range(n_imputations)]
         return np.stack(out) if isinstance(out[0], np.ndarray) else out
 

@@ -11,6 +11,7 @@ averaged by ``DistributedDataParallel`` and every decision is agreed.
 
 import contextlib
 import copy
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -281,41 +282,37 @@ def _fused_adam_update(params, grads, state, group):
     )
 
 
-_DIRECT_ADAM_CHECK = []
-
-
+@functools.cache
 def _direct_adam_matches():
     """Whether :func:`_fused_adam_update` reproduces ``Adam.step`` bitwise.
 
     Checked once per process over four steps of a small CPU parameter; any
     error (a changed signature in another torch version, say) means no.
     """
-    if not _DIRECT_ADAM_CHECK:
-        try:
-            generator = torch.Generator().manual_seed(0)
-            start = torch.randn(7, generator=generator)
-            reference = torch.nn.Parameter(start.clone())
-            candidate = torch.nn.Parameter(start.clone())
-            adam_ref = torch.optim.Adam([reference], lr=1e-2, fused=True)
-            adam = torch.optim.Adam([candidate], lr=1e-2, fused=True)
-            for i in range(4):
-                grad = torch.randn(7, generator=generator)
-                reference.grad, candidate.grad = grad.clone(), grad.clone()
-                adam_ref.step()
-                if i == 0:
-                    adam.step()  # creates the state
-                else:
-                    _fused_adam_update(
-                        [candidate], [candidate.grad], adam.state, adam.param_groups[0]
-                    )
-            ok = torch.equal(reference, candidate) and all(
-                torch.equal(adam_ref.state[reference][key], adam.state[candidate][key])
-                for key in ("step", "exp_avg", "exp_avg_sq")
-            )
-        except Exception:  # noqa: BLE001 - whatever went wrong, use Adam.step
-            ok = False
-        _DIRECT_ADAM_CHECK.append(bool(ok))
-    return _DIRECT_ADAM_CHECK[0]
+    try:
+        generator = torch.Generator().manual_seed(0)
+        start = torch.randn(7, generator=generator)
+        reference = torch.nn.Parameter(start.clone())
+        candidate = torch.nn.Parameter(start.clone())
+        adam_ref = torch.optim.Adam([reference], lr=1e-2, fused=True)
+        adam = torch.optim.Adam([candidate], lr=1e-2, fused=True)
+        for i in range(4):
+            grad = torch.randn(7, generator=generator)
+            reference.grad, candidate.grad = grad.clone(), grad.clone()
+            adam_ref.step()
+            if i == 0:
+                adam.step()  # creates the state
+            else:
+                _fused_adam_update(
+                    [candidate], [candidate.grad], adam.state, adam.param_groups[0]
+                )
+        ok = torch.equal(reference, candidate) and all(
+            torch.equal(adam_ref.state[reference][key], adam.state[candidate][key])
+            for key in ("step", "exp_avg", "exp_avg_sq")
+        )
+    except Exception:  # noqa: BLE001 - whatever went wrong, use Adam.step
+        ok = False
+    return bool(ok)
 
 
 #: Training steps of fewer multiply-adds than this run on one CPU thread: on a
@@ -805,16 +802,14 @@ def train(
         def steps():
             return ((batch, None) for batch in data.batches(batch_size, generator))
 
-        def forward(batch, kl_weight):
-            return elbo_terms(
-                module,
-                likelihood,
-                batch,
-                generator=generator,
-                variational=variational,
-                n_importance=n_importance,
-                kl_weight=kl_weight,
-            )
+        forward = functools.partial(
+            elbo_terms,
+            module,
+            likelihood,
+            generator=generator,
+            variational=variational,
+            n_importance=n_importance,
+        )
 
     val_seed = None
     if val is not None:
@@ -832,7 +827,7 @@ def train(
                 sums = torch.zeros(2, device=device)
                 for batch, scale in steps():
                     with autocast:
-                        recon, kl = forward(batch, weight)
+                        recon, kl = forward(batch, kl_weight=weight)
                     if scale is None:
                         loss = recon.mean() + weight * kl.mean()
                     else:  # this process's share of the step's mean over all rows

@@ -189,3 +189,10 @@ def test_only_incomplete_rows_go_through_the_model(incomplete, monkeypatch):
         filled[[3, 17]], imputer.transform(X[[3, 17]]), rtol=1e-12
     )
     assert imputer.transform(X[complete]).shape == (48, 10)  # nothing to fill
+
+
+def test_sample_imputations_before_fit_says_so(incomplete):
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        VAEImputer().sample_imputations(incomplete[1])
