@@ -50,7 +50,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         Weight of the KL term. Below 1 the posterior keeps more of what the
         observed entries say about a row: on three scikit-learn tables with
         20% or 40% of entries hidden, 0.5 gave a lower imputation RMSE than
-        1.0 in all six cases (by 0.016-0.040; see ``docs/benchmarks.md``).
+        1.0 in 11 of 12 cases (``benchmarks/bench_imputation_trials.py``).
     batch_size : int, default=64
         Rows per mini-batch.
     learning_rate_init : float, default=1e-3

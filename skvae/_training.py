@@ -316,8 +316,8 @@ def _direct_adam_matches():
 
 
 #: Training steps of fewer multiply-adds than this run on one CPU thread: on a
-#: quiet 2-core machine a second thread sped fits up 1.04x at 2.9M (batch 128,
-#: 100-64-64-8), 1.14x at 7.9M and 1.31x at 24M (``docs/benchmarks.md``).
+#: quiet 2-core machine a second thread sped fits up 1.01x at 2.9M (batch 128,
+#: 100-64-64-8), 1.11x at 7.9M and 1.36x at 24M (``benchmarks/bench_threads.py``).
 SMALL_STEP_MACS = 2**22
 
 

@@ -497,4 +497,4 @@ def test_training_on_the_importance_weighted_bound_raises_the_likelihood(digits)
         assert model.loss_curve_[-1] == pytest.approx(
             model.history_[-1]["recon"] + model.history_[-1]["kl"]
         )
-    assert scores[5] > scores[1] + 0.2  # measured: 0.46 and 0.40 nats, 2 seeds
+    assert scores[5] > scores[1] + 0.2  # 0.46 nats at this seed
