@@ -235,8 +235,9 @@ def optimizer_step(optimizer):
         )
         and group.get("weight_decay") == 0
         and type(group.get("lr")) is float
-        and not optimizer._optimizer_step_pre_hooks
-        and not optimizer._optimizer_step_post_hooks
+        # hooks (torch keeps them in these private dicts; unknown means "maybe")
+        and not getattr(optimizer, "_optimizer_step_pre_hooks", True)
+        and not getattr(optimizer, "_optimizer_step_post_hooks", True)
         and params
         and all(
             p.device == params[0].device and p.dtype == params[0].dtype for p in params
