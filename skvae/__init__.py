@@ -3,7 +3,12 @@
 from ._autoencoder import AutoencoderTransformer
 from ._estimator import VAETransformer
 from ._imputer import VAEImputer
-from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
+from ._likelihoods import (
+    BernoulliLikelihood,
+    FullCovarianceGaussianLikelihood,
+    GaussianLikelihood,
+    Likelihood,
+)
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule
 from ._persistence import load
@@ -17,6 +22,7 @@ __all__ = [
     "VAEModule",
     "Likelihood",
     "GaussianLikelihood",
+    "FullCovarianceGaussianLikelihood",
     "BernoulliLikelihood",
     "CategoricalLikelihood",
     "MixedLikelihood",

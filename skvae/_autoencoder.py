@@ -63,6 +63,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
         reconstruction loss, as in :class:`VAETransformer`.
     numeric_scaling : {"standard", "quantile"}, default="standard"
         How numeric columns are scaled, as in :class:`VAETransformer`.
+    covariance : {"diagonal", "full"}, default="diagonal"
+        Covariance of the Gaussian likelihood of numeric data, as in
+        :class:`VAETransformer`.
 
     Attributes
     ----------
@@ -145,6 +148,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         mixed_precision=False,
         missing="error",
         numeric_scaling="standard",
+        covariance="diagonal",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -164,6 +168,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.mixed_precision = mixed_precision
         self.missing = missing
         self.numeric_scaling = numeric_scaling
+        self.covariance = covariance
 
     def _loss_config(self):
         return {"variational": False}

@@ -36,7 +36,7 @@ from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import _LATER_PARAMS
 from ._persistence import save as _save
-from ._tabular import TabularEncoder, needs_tabular
+from ._tabular import COVARIANCES, TabularEncoder, needs_tabular
 from ._training import Rows, data_parallel_world, make_optimizer, train
 from ._utils import (
     as_tensor,
@@ -76,6 +76,7 @@ class _BaseAutoencoder(
         "mixed_precision": ["boolean"],
         "missing": [StrOptions({"error", "mask"})],
         "numeric_scaling": [StrOptions({"standard", "quantile"})],
+        "covariance": [StrOptions(set(COVARIANCES))],
     }
 
     def _loss_config(self):
@@ -244,6 +245,8 @@ class _BaseAutoencoder(
         self.device_ = resolve_device(self.device)
         if hasattr(self, "tabular_"):  # one likelihood block per kind of column
             self.likelihood_ = self.tabular_.likelihood()
+        elif isinstance(self.likelihood, str) and self.likelihood == "gaussian":
+            self.likelihood_ = COVARIANCES[self.covariance]()
         else:
             self.likelihood_ = (
                 LIKELIHOODS[self.likelihood]()
@@ -329,6 +332,12 @@ class _BaseAutoencoder(
         return self.missing == "mask"
 
     def _check_X(self, X, *, reset):
+        gaussian = isinstance(self.likelihood, str) and self.likelihood == "gaussian"
+        if reset and self.covariance != "diagonal" and not gaussian:
+            raise ValueError(
+                f"covariance={self.covariance!r} is a covariance of the Gaussian "
+                f"likelihood; it needs likelihood='gaussian', got {self.likelihood!r}."
+            )
         if (
             reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
         ) or (not reset and hasattr(self, "tabular_")):
@@ -370,7 +379,9 @@ class _BaseAutoencoder(
                 )
             _check_feature_names(self, X, reset=True)
             encoder = TabularEncoder(
-                allow_missing=self._allows_missing(), numeric=self.numeric_scaling
+                allow_missing=self._allows_missing(),
+                numeric=self.numeric_scaling,
+                covariance=self.covariance,
             ).fit(X)
             self.n_features_in_ = encoder.n_columns
             self.tabular_ = encoder

@@ -120,6 +120,18 @@ class VAETransformer(_BaseAutoencoder):
         whose posterior may be broader than a Gaussian fits. ``beta`` weights
         the prior and posterior terms inside the bound. Each step decodes k
         draws per row, so it costs about k times the ELBO's.
+    covariance : {"diagonal", "full"}, default="diagonal"
+        Covariance of the Gaussian likelihood of numeric data (with
+        ``likelihood="gaussian"``, or the numeric columns of a table).
+        ``"diagonal"``: one learned scale per column
+        (:class:`GaussianLikelihood`). ``"full"``: one learned covariance
+        matrix shared by all rows (:class:`FullCovarianceGaussianLikelihood`),
+        so correlations that the latent space leaves unexplained are modelled
+        in closed form; with ``missing="mask"`` an incomplete row is scored by
+        the marginal of its observed entries. It adds
+        ``n_features * (n_features + 1) / 2`` parameters and a Cholesky
+        factorisation per incomplete row and step, so it suits up to a few
+        hundred numeric columns.
 
     Attributes
     ----------
@@ -249,6 +261,7 @@ class VAETransformer(_BaseAutoencoder):
         missing="error",
         numeric_scaling="standard",
         n_importance_train=1,
+        covariance="diagonal",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -271,6 +284,7 @@ class VAETransformer(_BaseAutoencoder):
         self.missing = missing
         self.numeric_scaling = numeric_scaling
         self.n_importance_train = n_importance_train
+        self.covariance = covariance
 
     def _loss_config(self):
         return {

@@ -162,8 +162,7 @@ class MixedLikelihood(Likelihood):
             if not self.masked:
                 total = total + lik.log_prob(block, x[..., data])
             elif per_column:  # one indicator per column: mask element-wise
-                dist = lik.distribution(block).base_dist
-                total = total + (dist.log_prob(x[..., data]) * x[..., mask]).sum(-1)
+                total = total + lik.masked_log_prob(block, x[..., data], x[..., mask])
             else:
                 observed = x[..., mask.start]
                 total = total + lik.log_prob(block, x[..., data]) * observed
@@ -176,6 +175,78 @@ class MixedLikelihood(Likelihood):
                 for lik, _, own, shared, _, _ in self._layout()
             ],
             dim=-1,
+        )
+
+    def _conditional(self, params, x, observed, draw):
+        offset = sum(int(s) for s in self.sizes)
+        out = []
+        for lik, data, own, shared, mask, per_column in self._layout():
+            block = self._block_params(params, own, shared)
+            seen = observed[..., mask.start - offset : mask.stop - offset]
+            out.append(draw(lik, block, x[..., data], seen, per_column))
+        return torch.cat(out, dim=-1)
+
+    def conditional_mean(self, params, x, observed):
+        """Mean of p(x | z) given the observed entries, block by block.
+
+        A block masked column by column conditions on its observed entries
+        (:meth:`Likelihood.conditional_mean`); a block of one variable is
+        either observed whole or missing whole, so it gives its mean.
+
+        Parameters
+        ----------
+        params : torch.Tensor of shape (..., n_params)
+            Raw decoder outputs.
+        x : torch.Tensor of shape (..., n_features)
+            The data columns, without the observation indicators.
+        observed : torch.Tensor of shape (..., n_indicators)
+            The observation indicators of the masked layout.
+
+        Returns
+        -------
+        mean : torch.Tensor of shape (..., n_features)
+        """
+        return self._conditional(
+            params,
+            x,
+            observed,
+            lambda lik, block, data, seen, per_column: (
+                lik.conditional_mean(block, data, seen)
+                if per_column
+                else lik.mean(block)
+            ),
+        )
+
+    def conditional_sample(self, params, x, observed, generator=None):
+        """One draw from p(x | z) given the observed entries, block by block.
+
+        As :meth:`conditional_mean`, with :meth:`Likelihood.conditional_sample`
+        and :meth:`Likelihood.sample`.
+
+        Parameters
+        ----------
+        params : torch.Tensor of shape (..., n_params)
+            Raw decoder outputs.
+        x : torch.Tensor of shape (..., n_features)
+            The data columns, without the observation indicators.
+        observed : torch.Tensor of shape (..., n_indicators)
+            The observation indicators of the masked layout.
+        generator : torch.Generator, optional
+            On ``params``' device.
+
+        Returns
+        -------
+        x : torch.Tensor of shape (..., n_features)
+        """
+        return self._conditional(
+            params,
+            x,
+            observed,
+            lambda lik, block, data, seen, per_column: (
+                lik.conditional_sample(block, data, seen, generator)
+                if per_column
+                else lik.sample(block, generator)
+            ),
         )
 
     def sample(self, params, generator=None):

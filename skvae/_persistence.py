@@ -71,7 +71,7 @@ _MT19937_WORDS = 624
 # Parameters added to the estimators after files were first written. A file
 # without one was written before it existed, when the model behaved as the
 # parameter's default does now; any other missing parameter is an error.
-_LATER_PARAMS = frozenset({"numeric_scaling", "n_importance_train"})
+_LATER_PARAMS = frozenset({"numeric_scaling", "n_importance_train", "covariance"})
 
 
 class _Invalid(ValueError):
@@ -550,6 +550,7 @@ def _tabular_mismatch(params, tabular):
     fitted_with = {
         "missing": "mask" if tabular.allow_missing else "error",
         "numeric_scaling": tabular.numeric,
+        "covariance": tabular.covariance,
         "likelihood": "gaussian",  # the only one fit accepts for tables
     }
     return [

@@ -20,7 +20,14 @@ import math
 
 import numpy as np
 
-from ._tabular import KINDS, NUMERIC_KINDS, TabularEncoder, _Categorical, _Quantile
+from ._tabular import (
+    COVARIANCES,
+    KINDS,
+    NUMERIC_KINDS,
+    TabularEncoder,
+    _Categorical,
+    _Quantile,
+)
 
 __all__ = ["EXTENSION_DTYPES", "encoded_width", "tabular_state", "tabular_from_state"]
 
@@ -47,7 +54,15 @@ _DERIVED = {
     "_Boolean": ("width",),
     "_Categorical": ("width",),
 }
-_ENCODER_FIELDS = {"allow_missing", "numeric", "columns_", "frame_", "order_", "kinds_"}
+_ENCODER_FIELDS = {
+    "allow_missing",
+    "numeric",
+    "covariance",
+    "columns_",
+    "frame_",
+    "order_",
+    "kinds_",
+}
 
 
 def encoded_width(encoder):
@@ -71,6 +86,7 @@ def tabular_state(encoder):
     state = {
         "allow_missing": encoder.allow_missing,
         "numeric": encoder.numeric,
+        "covariance": encoder.covariance,
         "frame": encoder.frame_,
         "columns": list(encoder.columns_),
         "order": [int(j) for j in encoder.order_],
@@ -142,7 +158,7 @@ def tabular_from_state(state):
     _expect_dict(
         state,
         {"allow_missing", "numeric", "frame", "columns", "order", "kinds"},
-        {"float_dtype"},
+        {"float_dtype", "covariance"},
         "the table encoder",
     )
     allow_missing, numeric, frame = (
@@ -154,6 +170,10 @@ def tabular_from_state(state):
         raise ValueError("the table encoder's allow_missing and frame must be booleans")
     if type(numeric) is not str or numeric not in NUMERIC_KINDS:
         raise ValueError(f"the table encoder's numeric scaling {numeric!r} is unknown")
+    # written before covariance existed: the diagonal model of then
+    covariance = state.get("covariance", "diagonal")
+    if type(covariance) is not str or covariance not in COVARIANCES:
+        raise ValueError(f"the table encoder's covariance {covariance!r} is unknown")
     columns, kinds, order = state["columns"], state["kinds"], state["order"]
     if type(columns) is not list or not columns:
         raise ValueError("the table encoder has no list of columns")
@@ -167,7 +187,9 @@ def tabular_from_state(state):
     ):
         raise ValueError("the table encoder's column order is not a permutation")
 
-    encoder = TabularEncoder(allow_missing=allow_missing, numeric=numeric)
+    encoder = TabularEncoder(
+        allow_missing=allow_missing, numeric=numeric, covariance=covariance
+    )
     encoder.columns_ = columns
     encoder.frame_ = frame
     if frame:

@@ -20,10 +20,20 @@ neutral value, and the masked likelihood skips them.
 
 import numpy as np
 
-from ._likelihoods import BernoulliLikelihood, GaussianLikelihood
+from ._likelihoods import (
+    BernoulliLikelihood,
+    FullCovarianceGaussianLikelihood,
+    GaussianLikelihood,
+)
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 
-__all__ = ["TabularEncoder", "needs_tabular", "KINDS", "NUMERIC_KINDS"]
+__all__ = ["TabularEncoder", "needs_tabular", "KINDS", "NUMERIC_KINDS", "COVARIANCES"]
+
+#: the Gaussian likelihood of the numeric columns, by ``covariance``
+COVARIANCES = {
+    "diagonal": GaussianLikelihood,
+    "full": FullCovarianceGaussianLikelihood,
+}
 
 
 def _is_frame(X):
@@ -243,6 +253,10 @@ class TabularEncoder:
         the mean and divides by the standard deviation; ``"quantile"`` maps
         each column through its empirical quantiles to a standard normal,
         for skewed or multi-modal columns.
+    covariance : {"diagonal", "full"}, default="diagonal"
+        Covariance of the Gaussian likelihood of the numeric columns:
+        :class:`~skvae.GaussianLikelihood` (one scale per column) or
+        :class:`~skvae.FullCovarianceGaussianLikelihood`.
 
     Examples
     --------
@@ -257,9 +271,14 @@ class TabularEncoder:
     True
     """
 
-    def __init__(self, allow_missing=False, numeric="standard"):
+    def __init__(self, allow_missing=False, numeric="standard", covariance="diagonal"):
         self.allow_missing = allow_missing
         self.numeric = numeric
+        self.covariance = covariance
+
+    def __setstate__(self, state):
+        # pickled before covariance existed: the diagonal model of then
+        self.__dict__.update({"covariance": "diagonal", **state})
 
     # ------------------------------------------------------------- fitting
 
@@ -285,6 +304,11 @@ class TabularEncoder:
         if self.numeric not in NUMERIC_KINDS:
             raise ValueError(
                 f"numeric must be one of {sorted(NUMERIC_KINDS)}, got {self.numeric!r}."
+            )
+        if self.covariance not in COVARIANCES:
+            raise ValueError(
+                f"covariance must be one of {sorted(COVARIANCES)}, "
+                f"got {self.covariance!r}."
             )
         numeric = NUMERIC_KINDS[self.numeric]
         kinds = []
@@ -312,17 +336,21 @@ class TabularEncoder:
     def likelihood(self):
         """The :class:`~skvae.MixedLikelihood` of the encoded matrix."""
         likelihoods, sizes, variables = [], [], []
+        gaussian = COVARIANCES[self.covariance]
         for j in self.order_:
             kind = self.kinds_[j]
+            model = (
+                gaussian if kind.likelihood is GaussianLikelihood else kind.likelihood
+            )
             if (
                 likelihoods
-                and kind.likelihood is not CategoricalLikelihood
-                and (type(likelihoods[-1]) is kind.likelihood)
+                and model is not CategoricalLikelihood
+                and (type(likelihoods[-1]) is model)
             ):
                 sizes[-1] += 1
                 variables[-1] += 1
                 continue
-            likelihoods.append(kind.likelihood())
+            likelihoods.append(model())
             sizes.append(kind.width)
             variables.append(1)
         return MixedLikelihood(

@@ -9,6 +9,15 @@ from skvae import AutoencoderTransformer, VAETransformer
     [
         Estimator(hidden_layer_sizes=(8,), max_iter=2, random_state=0, device="cpu")
         for Estimator in (VAETransformer, AutoencoderTransformer)
+    ]
+    + [
+        VAETransformer(
+            hidden_layer_sizes=(8,),
+            max_iter=2,
+            random_state=0,
+            device="cpu",
+            covariance="full",
+        )
     ],
     expected_failed_checks=lambda est: {},
 )

@@ -5,7 +5,12 @@ import math
 import pytest
 import torch
 
-from skvae import BernoulliLikelihood, GaussianLikelihood, VAEModule
+from skvae import (
+    BernoulliLikelihood,
+    FullCovarianceGaussianLikelihood,
+    GaussianLikelihood,
+    VAEModule,
+)
 from skvae._training import elbo_terms, kl_to_standard_normal, kl_weight, train
 
 
@@ -72,6 +77,111 @@ def test_gaussian_likelihood_log_prob_and_floor():
         dist.log_prob(x), torch.full((2,), expected), rtol=1e-5, atol=1e-4
     )
     assert torch.equal(lik.mean(params), torch.zeros(2, 3))
+
+
+def _full_params(n_rows, d, seed=0):
+    """Decoder outputs for FullCovarianceGaussianLikelihood: per-row means,
+    then one shared block, as VAEModule lays them out."""
+    g = _gen(seed)
+    lik = FullCovarianceGaussianLikelihood()
+    loc = torch.randn(n_rows, d, generator=g, dtype=torch.float64)
+    shared = torch.randn(lik.n_shared_params(d), generator=g, dtype=torch.float64)
+    return torch.cat([loc, shared.expand(n_rows, -1)], dim=1)
+
+
+def test_full_covariance_log_prob_is_the_multivariate_normal():
+    lik = FullCovarianceGaussianLikelihood()
+    params = _full_params(6, 4)
+    loc, cov = lik.mean(params), lik.covariance(params)
+    assert cov.shape == (4, 4) and not torch.allclose(cov, torch.diag(cov.diagonal()))
+    x = torch.randn(6, 4, generator=_gen(1), dtype=torch.float64)
+    reference = torch.distributions.MultivariateNormal(loc, cov).log_prob(x)
+    torch.testing.assert_close(lik.log_prob(params, x), reference)
+    torch.testing.assert_close(lik.distribution(params).log_prob(x), reference)
+    everything = torch.ones_like(x)
+    torch.testing.assert_close(lik.masked_log_prob(params, x, everything), reference)
+    # broadcast over draws, as the importance-weighted bound calls it
+    draws = params.unsqueeze(1).expand(6, 3, -1)
+    assert lik.log_prob(draws, x.unsqueeze(1)).shape == (6, 3)
+    # the floor on L's diagonal: a constant column keeps a finite density
+    floored = params.clone()
+    floored[:, 4:8] = -60.0
+    diagonal = lik._split(floored)[1].diagonal()
+    torch.testing.assert_close(
+        diagonal, torch.full_like(diagonal, 1e-3), rtol=1e-6, atol=0
+    )
+    assert torch.isfinite(lik.log_prob(floored, x)).all()
+
+
+def test_full_covariance_at_zero_shared_params_is_the_diagonal_gaussian():
+    # where training starts: VAEModule zero-initialises the shared parameters
+    full, diagonal = FullCovarianceGaussianLikelihood(), GaussianLikelihood()
+    loc = torch.randn(5, 3, generator=_gen(), dtype=torch.float64)
+    x = torch.randn(5, 3, generator=_gen(1), dtype=torch.float64)
+    p_full = torch.cat([loc, torch.zeros(5, 6, dtype=torch.float64)], dim=1)
+    p_diag = torch.cat([loc, torch.zeros(5, 3, dtype=torch.float64)], dim=1)
+    torch.testing.assert_close(full.log_prob(p_full, x), diagonal.log_prob(p_diag, x))
+
+
+def test_full_covariance_masked_log_prob_is_the_observed_marginal():
+    lik = FullCovarianceGaussianLikelihood()
+    params = _full_params(5, 4)
+    loc, cov = lik.mean(params), lik.covariance(params)
+    x = torch.randn(5, 4, generator=_gen(2), dtype=torch.float64)
+    observed = torch.tensor(
+        [[1, 0, 1, 1], [0, 0, 1, 0], [1, 1, 1, 1], [0, 1, 0, 1], [1, 0, 0, 0]],
+        dtype=torch.float64,
+    )
+    x_with_gaps = torch.where(observed > 0, x, torch.nan)  # values there are ignored
+    got = lik.masked_log_prob(params, x_with_gaps, observed)
+    for i in range(5):
+        o = observed[i].bool()
+        marginal = torch.distributions.MultivariateNormal(loc[i, o], cov[o][:, o])
+        torch.testing.assert_close(got[i], marginal.log_prob(x[i, o]))
+    # nothing observed: log 1
+    none = lik.masked_log_prob(params, x, torch.zeros_like(x))
+    torch.testing.assert_close(none, torch.zeros(5, dtype=torch.float64))
+
+
+def test_full_covariance_conditional_mean_and_draws_are_the_gaussian_regression():
+    lik = FullCovarianceGaussianLikelihood()
+    params = _full_params(1, 4, seed=3)
+    loc, cov = lik.mean(params)[0], lik.covariance(params)
+    x = torch.randn(1, 4, generator=_gen(4), dtype=torch.float64)
+    observed = torch.tensor([[1.0, 0.0, 1.0, 0.0]], dtype=torch.float64)
+    o, m = observed[0].bool(), ~observed[0].bool()
+    gain = cov[m][:, o] @ torch.linalg.inv(cov[o][:, o])
+    expected_mean = loc[m] + gain @ (x[0, o] - loc[o])
+    expected_cov = cov[m][:, m] - gain @ cov[o][:, m]
+    mean = lik.conditional_mean(params, x, observed)[0]
+    torch.testing.assert_close(mean[m], expected_mean)
+    torch.testing.assert_close(mean[o], x[0, o])  # observed entries kept
+    g = _gen(5)
+    draws = torch.cat(
+        [lik.conditional_sample(params, x, observed, g) for _ in range(4000)]
+    )
+    assert torch.equal(draws[:, o], x[:, o].expand(4000, -1))
+    torch.testing.assert_close(draws[:, m].mean(0), expected_mean, atol=0.06, rtol=0)
+    torch.testing.assert_close(
+        torch.cov(draws[:, m].T), expected_cov, atol=0.06 * expected_cov.max(), rtol=0
+    )
+    # unconditional draws: the covariance L L^T
+    plain = torch.cat([lik.sample(params, g) for _ in range(4000)])
+    torch.testing.assert_close(torch.cov(plain.T), cov, atol=0.08 * cov.max(), rtol=0)
+
+
+def test_factorised_likelihoods_condition_on_nothing():
+    # the base class's conditional mean and draws ignore the observed entries
+    lik = GaussianLikelihood()
+    params = torch.randn(3, 4, generator=_gen())
+    x, observed = torch.ones(3, 2), torch.tensor([[1.0, 0.0]] * 3)
+    assert torch.equal(lik.conditional_mean(params, x, observed), lik.mean(params))
+    torch.testing.assert_close(
+        lik.masked_log_prob(params, x, observed),
+        lik.distribution(params).base_dist.log_prob(x)[:, 0],
+    )
+    draw = lik.conditional_sample(params, x, observed, _gen(7))
+    torch.testing.assert_close(draw, lik.sample(params, _gen(7)))
 
 
 def test_bernoulli_likelihood_is_cross_entropy_on_grey_levels():

@@ -857,6 +857,11 @@ TABLE_MODELS = {
         {"numeric_scaling": "quantile"},
         lambda: np.random.RandomState(0).gamma(1.0, size=(48, 3)),
     ),
+    "masked full-covariance frame": (
+        VAETransformer,
+        {"missing": "mask", "covariance": "full"},
+        lambda: _table(missing=True),
+    ),
     "masked quantile frame autoencoder": (
         skvae.AutoencoderTransformer,
         {"missing": "mask", "numeric_scaling": "quantile"},
@@ -1387,3 +1392,55 @@ def test_pickles_from_before_numeric_scaling_still_work(fitted, X):
     assert old.get_params()["numeric_scaling"] == "standard"
     np.testing.assert_array_equal(old.transform(X), fitted.transform(X))
     assert pickle.loads(pickle.dumps(old)).get_params() == fitted.get_params()
+
+
+def test_full_covariance_array_model_round_trips(tmp_path):
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    est = VAETransformer(2, **{**TINY, "max_iter": 2}, covariance="full").fit(X)
+    assert isinstance(est.likelihood_, skvae.FullCovarianceGaussianLikelihood)
+    est.save(tmp_path / "m.safetensors")
+    loaded = skvae.load(tmp_path / "m.safetensors")
+    assert_same_estimator(est, loaded)
+    assert loaded.likelihood_ == est.likelihood_
+    np.testing.assert_array_equal(loaded.score_samples(X), est.score_samples(X))
+    kwargs = dict(decoder_noise=True, random_state=0)
+    np.testing.assert_array_equal(loaded.sample(5, **kwargs), est.sample(5, **kwargs))
+
+
+def test_files_written_before_covariance_existed_still_load(tmp_path):
+    est, X = _fit_table_model("masked frame")
+    est.save(tmp_path / "m.safetensors")
+
+    def older(doc):  # no covariance parameter, none in the table encoder
+        del doc["params"]["covariance"]
+        _tabular(lambda state: state.pop("covariance"))(doc)
+
+    loaded = skvae.load(rewrite(tmp_path / "m.safetensors", tmp_path / "o", doc=older))
+    assert loaded.covariance == loaded.tabular_.covariance == "diagonal"
+    assert_same_output(loaded.transform(X), est.transform(X))
+
+    # and a file claiming the other covariance than its encoder's is refused
+    def mismatched(doc):
+        _tabular(lambda state: state.update(covariance="full"))(doc)
+
+    tampered = rewrite(tmp_path / "m.safetensors", tmp_path / "t", doc=mismatched)
+    assert "covariance" in _load_error(tampered)
+
+    def unknown(doc):
+        _tabular(lambda state: state.update(covariance="spherical"))(doc)
+
+    tampered = rewrite(tmp_path / "m.safetensors", tmp_path / "u", doc=unknown)
+    assert "covariance 'spherical' is unknown" in _load_error(tampered)
+
+
+def test_pickled_table_encoders_from_before_covariance_still_work():
+    import pickle
+
+    est, X = _fit_table_model("masked frame")
+    state = est.tabular_.__dict__.copy()
+    del state["covariance"]
+    old = type(est.tabular_).__new__(type(est.tabular_))
+    old.__setstate__(state)
+    assert old.covariance == "diagonal"
+    assert old.likelihood() == est.tabular_.likelihood()
+    assert pickle.loads(pickle.dumps(old)).covariance == "diagonal"

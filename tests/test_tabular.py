@@ -329,3 +329,66 @@ def test_frame_model_given_an_array_says_so():
     vae = _vae(missing="mask").fit(df)
     with pytest.raises(TypeError, match="fitted on a DataFrame.*not ndarray"):
         vae.transform(df.to_numpy())
+
+
+def test_full_covariance_models_the_numeric_block_of_a_table():
+    from skvae import (
+        BernoulliLikelihood,
+        CategoricalLikelihood,
+        FullCovarianceGaussianLikelihood,
+        GaussianLikelihood,
+    )
+
+    rng = np.random.RandomState(0)
+    n = 120
+    x = rng.normal(size=n)
+    df = pd.DataFrame(
+        {
+            "x": x,
+            "y": x + 0.1 * rng.normal(size=n),
+            "k": rng.randint(0, 4, n),
+            "c": pd.Categorical(rng.choice(["a", "b"], n)),
+            "b": rng.rand(n) > 0.5,
+        }
+    )
+    df.loc[::4, "y"] = np.nan
+    vae = _vae(covariance="full", missing="mask").fit(df)
+    blocks = vae.likelihood_.likelihoods
+    assert [type(b) for b in blocks] == [
+        FullCovarianceGaussianLikelihood,
+        BernoulliLikelihood,
+        CategoricalLikelihood,
+    ]
+    assert vae.likelihood_.sizes[0] == 3  # x, y and the integer column k
+    assert np.isfinite(vae.score_samples(df)).all()
+    sampled = vae.sample(20, decoder_noise=True, random_state=0)
+    assert list(sampled.columns) == list(df.columns)
+    assert (sampled.dtypes == df.dtypes).all()
+    diagonal = _vae(missing="mask").fit(df).likelihood_.likelihoods[0]
+    assert type(diagonal) is GaussianLikelihood
+
+
+def test_full_covariance_on_arrays_and_what_it_refuses():
+    from skvae import FullCovarianceGaussianLikelihood, GaussianLikelihood
+
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    vae = _vae(covariance="full").fit(X)
+    assert not hasattr(vae, "tabular_")  # numeric arrays are modelled as given
+    assert vae.likelihood_ == FullCovarianceGaussianLikelihood()
+    assert vae.module_.shared.numel() == 6
+    assert vae.sample(4, decoder_noise=True, random_state=0).shape == (4, 3)
+    assert np.isfinite(vae.score(X))
+    for likelihood in ("bernoulli", GaussianLikelihood()):
+        with pytest.raises(
+            ValueError, match="covariance='full'.*likelihood='gaussian'"
+        ):
+            _vae(covariance="full", likelihood=likelihood).fit(X / 10 + 0.5)
+    with pytest.raises(ValueError, match="covariance"):
+        _vae(covariance="spherical").fit(X)
+    # a refused refit leaves the fitted model as it was
+    before = vae.transform(X)
+    vae.set_params(likelihood="bernoulli")
+    with pytest.raises(ValueError, match="likelihood='gaussian'"):
+        vae.fit(X / 10 + 0.5)
+    vae.set_params(likelihood="gaussian")
+    np.testing.assert_array_equal(vae.transform(X), before)
