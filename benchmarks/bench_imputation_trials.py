@@ -1,8 +1,9 @@
-"""Imputation RMSE of VAE variants tried against IterativeImputer's lead.
+"""Imputation RMSE of VAE variants against IterativeImputer and KNNImputer.
 
 The protocol of ``bench_tabular.py``'s imputation part (standardized
 ``diabetes``, ``breast_cancer`` and ``wine``, 20% of the entries hidden
-completely at random, RMSE over the hidden entries), one seed per run. Every
+completely at random, RMSE over the hidden entries), medians over the seeds
+given (``--seed``, several allowed). Every
 variant trains ``VAETransformer(8, hidden_layer_sizes=(128, 128),
 batch_size=64, max_iter=300, missing="mask")`` with the changes named, and
 imputes through ``VAEImputer``'s code:
@@ -22,14 +23,25 @@ imputes through ``VAEImputer``'s code:
 * ``b0.5 x5``: the mean of 5 models (seeds s..s+4);
 * ``b1 iw``: the beta-1 ELBO model, importance-weighted imputation (100 draws);
 * ``miwae10 b1`` / ``miwae10 b0.5``: trained on the importance-weighted bound
-  with 10 draws, importance-weighted imputation (100 draws); the second is
-  ``VAEImputer``'s default since 2026-11-25.
+  with 10 draws, importance-weighted imputation (100 draws); the second was
+  ``VAEImputer``'s default from the first to the third change of 2026-11-25;
+* ``full ...``: ``covariance="full"`` (a learned covariance matrix for the
+  numeric columns, the missing entries regressed on the observed ones given
+  z), with MIWAE training (10 draws) and importance-weighted imputation:
+  ``full b0.5`` with the previous defaults otherwise, ``full b1`` at beta 1,
+  ``full b1 lr3e-3`` also at Adam step 3e-3 (``VAEImputer``'s defaults
+  since the third change of 2026-11-25), ``full b1 elbo`` the same trained
+  on the ELBO; ``diag b1 lr3e-3`` is the last but one with the diagonal
+  covariance, to tell the covariance's share from beta's and the step's.
 
 Run from the repository root::
 
     python benchmarks/bench_imputation_trials.py                  # seed 0
     python benchmarks/bench_imputation_trials.py --seed 1 --hidden 0.4 \\
         --only "elbo b1" "elbo b0.5"
+    python benchmarks/bench_imputation_trials.py --seed 0 1 2 \\
+        --only "miwae10 b0.5" "full b0.5" "full b1" "full b1 lr3e-3" \\
+        "full b1 elbo" "diag b1 lr3e-3"
 """
 
 import argparse
@@ -125,6 +137,13 @@ def variants(X_missing, seed):
             skvae._training.elbo_terms = original
         return imputer(vae, 1).transform(X_missing)
 
+    def miwae(**changes):
+        def run():
+            vae = fit(X_missing, seed, **{"n_importance_train": 10, **changes})
+            return imputer(vae, 100).transform(X_missing)
+
+        return run
+
     def ensemble():
         fills = [
             imputer(fit(X_missing, seed + i, beta=0.5), 1).transform(X_missing)
@@ -165,12 +184,19 @@ def variants(X_missing, seed):
         "miwae10 b0.5": lambda: imputer(
             fit(X_missing, seed, beta=0.5, n_importance_train=10), 100
         ).transform(X_missing),
+        "full b0.5": miwae(covariance="full", beta=0.5),
+        "full b1": miwae(covariance="full", beta=1.0),
+        "full b1 lr3e-3": miwae(covariance="full", beta=1.0, learning_rate_init=3e-3),
+        "full b1 elbo": miwae(
+            covariance="full", beta=1.0, learning_rate_init=3e-3, n_importance_train=1
+        ),
+        "diag b1 lr3e-3": miwae(beta=1.0, learning_rate_init=3e-3),
     }
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, nargs="+", default=[0])
     parser.add_argument("--hidden", type=float, default=0.2, help="share hidden")
     parser.add_argument("--only", nargs="+", help="names of the variants to run")
     args = parser.parse_args()
@@ -180,39 +206,46 @@ def main():
         "breast_cancer": load_breast_cancer,
         "wine": load_wine,
     }
-    results, baselines = {}, {}
-    for name, loader in tables.items():
-        X = loader().data
-        X = (X - X.mean(0)) / X.std(0)
-        hidden = np.random.RandomState(args.seed).rand(*X.shape) < args.hidden
-        X_missing = np.where(hidden, np.nan, X)
+    results, baselines = {}, {}  # [name][table] -> list over seeds
+    for seed in args.seed:
+        for name, loader in tables.items():
+            X = loader().data
+            X = (X - X.mean(0)) / X.std(0)
+            hidden = np.random.RandomState(seed).rand(*X.shape) < args.hidden
+            X_missing = np.where(hidden, np.nan, X)
 
-        def rmse(filled, X=X, hidden=hidden):
-            return float(np.sqrt(np.mean((filled - X)[hidden] ** 2)))
+            def rmse(filled, X=X, hidden=hidden):
+                return float(np.sqrt(np.mean((filled - X)[hidden] ** 2)))
 
-        iterative = IterativeImputer(random_state=args.seed, max_iter=20)
-        baselines[name] = (
-            rmse(iterative.fit_transform(X_missing)),
-            rmse(KNNImputer().fit_transform(X_missing)),
-        )
-        for variant, run in variants(X_missing, args.seed).items():
-            if args.only and variant not in args.only:
-                continue
-            start = time.perf_counter()
-            results.setdefault(variant, {})[name] = (
-                rmse(run()),
-                time.perf_counter() - start,
+            iterative = IterativeImputer(random_state=seed, max_iter=20)
+            baselines.setdefault("Iterative", {}).setdefault(name, []).append(
+                (rmse(iterative.fit_transform(X_missing)), 0.0)
             )
-            print(name, variant, results[variant][name], flush=True)
-    print(f"\nseed {args.seed}, {args.hidden:.0%} hidden; RMSE (seconds)")
-    print(f"{'variant':14}" + "".join(f"{name:>22}" for name in tables))
-    print(
-        f"{'Iterative/KNN':14}"
-        + "".join(f"{'{:.3f} / {:.3f}'.format(*baselines[n]):>22}" for n in tables)
-    )
-    for variant, row in results.items():
-        cells = "".join(f"{'{:.3f} ({:.1f} s)'.format(*row[n]):>22}" for n in tables)
-        print(f"{variant:14}{cells}")
+            baselines.setdefault("KNN", {}).setdefault(name, []).append(
+                (rmse(KNNImputer().fit_transform(X_missing)), 0.0)
+            )
+            for variant, run in variants(X_missing, seed).items():
+                if args.only and variant not in args.only:
+                    continue
+                start = time.perf_counter()
+                score = rmse(run())
+                cell = (score, time.perf_counter() - start)
+                results.setdefault(variant, {}).setdefault(name, []).append(cell)
+                print(seed, name, variant, cell, flush=True)
+    seeds = ", ".join(map(str, args.seed))
+    print(f"\nseeds {seeds}, {args.hidden:.0%} hidden; median RMSE (median seconds)")
+    print(f"{'variant':16}" + "".join(f"{name:>20}" for name in tables))
+    for variant, row in {**baselines, **results}.items():
+        cells = ""
+        for name in tables:
+            score, seconds = np.median(np.array(row[name]), axis=0)
+            cells += f"{f'{score:.3f} ({seconds:.1f} s)':>20}"
+        print(f"{variant:16}{cells}")
+        if len(args.seed) > 1:
+            per_seed = "".join(
+                f"{' '.join(f'{c[0]:.3f}' for c in row[name]):>20}" for name in tables
+            )
+            print(f"{'  per seed':16}{per_seed}")
 
 
 if __name__ == "__main__":

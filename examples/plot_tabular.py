@@ -270,10 +270,12 @@ ax.set_title("train on synthetic, test on real")
 # :class:`~skvae.VAEImputer` trains a ``VAETransformer(missing="mask")`` on
 # incomplete rows: the reconstruction term skips the missing entries (the
 # masked ELBO, here inside an importance-weighted bound over 10 draws per
-# row) and the encoder also sees which entries are missing. Each row's
-# missing entries are then filled with the decoder's means averaged over
-# 100 draws from q(z | x), weighted by how well each draw explains what is
-# observed (the MIWAE of Mattei and Frellsen, 2019). It is a transformer, so it
+# row) and the encoder also sees which entries are missing. Its numeric
+# columns share one learned noise covariance (``covariance="full"``), so
+# given z a missing entry is also regressed on the row's observed entries.
+# Each row's missing entries are then filled with these estimates averaged
+# over 100 draws from q(z | x), weighted by how well each draw explains what
+# is observed (the MIWAE of Mattei and Frellsen, 2019). It is a transformer, so it
 # goes in a :class:`~sklearn.pipeline.Pipeline` before an estimator, as
 # scikit-learn's imputers do.
 #
@@ -313,10 +315,10 @@ print(f"{'no missing values':21}: R² {r2_complete:.3f}")
 
 # %%
 # On this table :class:`~sklearn.impute.IterativeImputer`, which regresses
-# every column on the others in turn, fills the hidden entries best; the
-# VAE is a close second, ahead of the nearest neighbours and the mean. Closer
-# imputations do not make a better regression here: the R² after the most
-# accurate imputer is the lowest of the four, and the column mean's the
+# every column on the others in turn, is a close second to the VAE in
+# filling the hidden entries, ahead of the nearest neighbours and the mean.
+# Closer imputations do not make a better regression here: the R² after the
+# most accurate imputer is the lowest of the four, and the column mean's the
 # highest. The tabular section of :doc:`the benchmarks </benchmarks>` makes
 # the same comparison on two more tables.
 fig, (ax_rmse, ax_r2) = plt.subplots(1, 2, figsize=(11, 3.2), layout="constrained")
@@ -359,23 +361,27 @@ pd.concat({"incomplete": incomplete.head(4), "filled": filled.head(4)}).round(2)
 # One filled value hides how unsure it is. ``sample_imputations`` returns
 # several completions of the same rows: each draws a latent point given
 # the observed entries (one of 100 draws from q(z | x), picked by importance
-# weight) and, by default, the missing entries from p(x | z) there. Analysing every completion and pooling the results
-# (Rubin's rules) carries that uncertainty into the analysis; for this the
-# completions must vary as much as the hidden values could. A check on the
+# weight) and, by default, the missing entries from p(x | z) there.
+# Analysing every completion and pooling the results (Rubin's rules)
+# carries that uncertainty into the analysis; for this the completions must
+# vary as much as the hidden values could. A check on the
 # training table: the share of hidden numeric entries that lie within the
 # 5 % to 95 % range of their 50 completions, which should be near 90 %.
 #
-# ``VAEImputer`` weights the KL term by ``beta=0.5`` by default, which makes
-# its single imputations more accurate. The check is repeated with
-# ``decoder_noise=False`` and with an imputer trained with ``beta=1``, the
-# unweighted bound.
-imputer_elbo = VAEImputer(beta=1.0, random_state=0).fit(incomplete)
+# With its full noise covariance, the default imputer draws a missing
+# numeric entry from its Gaussian regression on the observed ones at the
+# drawn latent point. The check is repeated with ``decoder_noise=False`` and
+# with ``covariance="diagonal"``, one noise scale per column.
+imputer_diagonal = VAEImputer(covariance="diagonal", random_state=0)
+imputer_diagonal.fit(incomplete)
 completions = {
-    "beta=0.5 (default)": imputer.sample_imputations(incomplete, 50, random_state=0),
-    "beta=0.5, decoder_noise=False": imputer.sample_imputations(
+    "default": imputer.sample_imputations(incomplete, 50, random_state=0),
+    "default, decoder_noise=False": imputer.sample_imputations(
         incomplete, 50, random_state=0, decoder_noise=False
     ),
-    "beta=1": imputer_elbo.sample_imputations(incomplete, 50, random_state=0),
+    'covariance="diagonal"': imputer_diagonal.sample_imputations(
+        incomplete, 50, random_state=0
+    ),
 }
 coverage = {}
 for name, tables in completions.items():
@@ -390,7 +396,7 @@ coverage = pd.DataFrame(coverage).T
 coverage["mean"] = coverage.mean(axis=1)
 print("share of hidden values inside the 90 % range of 50 completions:")
 print(coverage.round(2).to_string())
-for name, model in [("beta=0.5 (default)", imputer), ("beta=1", imputer_elbo)]:
+for name, model in [("default", imputer), ('covariance="diagonal"', imputer_diagonal)]:
     errors = (model.transform(incomplete)[numeric] - train[numeric]) / train[
         numeric
     ].std()
@@ -402,22 +408,20 @@ for name, model in [("beta=0.5 (default)", imputer), ("beta=1", imputer_elbo)]:
     print(f"{name}: RMSE of the single imputations {np.sqrt(mse.mean()):.3f}")
 
 # %%
-# With the default ``beta=0.5`` the ranges fall short of 90 % in most
-# columns: the completions are somewhat too narrow, and pooled analyses
-# would understate the uncertainty. Trained with ``beta=1`` the imputer's
-# completions cover close to 90 % on average, at the price of less accurate
-# single imputations; for multiple imputation it is the better
-# choice here. Without decoder noise the completions differ only by their
+# Both imputers' ranges hold close to 90 % of the hidden values on average
+# (less for ``progression``), so pooled analyses would get about the right
+# uncertainty; the full covariance also makes the single imputations more
+# accurate. Without decoder noise the completions differ only by their
 # latent point, and the ranges are far too narrow.
 #
 # The figure shows the 50 completions of the hidden ``bmi`` of six rows by
 # the default imputer: for the first three ``bmi_class`` is observed, for
 # the last three it is missing too (its completions are on the right). The
 # completions are centred according to what is observed, but many cross the
-# limits of the observed class (the grey lines). And the completions with
-# decoder noise are about as wide for every row, because each numeric
-# column has one learned noise scale, shared by all rows: the coverage above
-# is an average over rows, not a promise for each row.
+# limits of the observed class (the grey lines). The noise covariance is
+# shared by all rows, so how wide the completions with decoder noise are
+# depends on which entries of a row are observed but not on their values:
+# the coverage above is an average over rows, not a promise for each row.
 j_bmi = table.columns.get_loc("bmi")
 j_class = table.columns.get_loc("bmi_class")
 known_class = np.flatnonzero(hidden[:, j_bmi] & ~hidden[:, j_class])[:3]
@@ -428,7 +432,7 @@ fig, (ax_bmi, ax_class) = plt.subplots(
     1, 2, figsize=(13, 4.2), width_ratios=[2, 1], layout="constrained"
 )
 for k, (noise, color) in enumerate([(True, "C0"), (False, "C1")]):
-    name = "beta=0.5 (default)" if noise else "beta=0.5, decoder_noise=False"
+    name = "default" if noise else "default, decoder_noise=False"
     values = np.stack([t["bmi"].to_numpy()[rows] for t in completions[name]])
     parts = ax_bmi.violinplot(
         values, positions=np.arange(len(rows)) + (k - 0.5) * 0.35, widths=0.35
@@ -456,10 +460,7 @@ ax_bmi.legend(loc="upper left", fontsize="small")
 ax_bmi.set_title("50 completions of a hidden bmi")
 
 imputed_class = pd.DataFrame(
-    [
-        t["bmi_class"].iloc[unknown_class].to_numpy()
-        for t in completions["beta=0.5 (default)"]
-    ]
+    [t["bmi_class"].iloc[unknown_class].to_numpy() for t in completions["default"]]
 )
 class_shares = imputed_class.apply(lambda col: col.value_counts(normalize=True))
 class_shares = class_shares.T.reindex(columns=bmi_classes, fill_value=0)

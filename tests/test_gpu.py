@@ -153,6 +153,30 @@ def test_imputer_on_cuda_draws_multiple_imputations():
     assert len(draws) == 3 and not draws[0].isna().any().any()
 
 
+def test_full_covariance_likelihood_agrees_on_cuda_and_cpu():
+    from skvae import FullCovarianceGaussianLikelihood
+
+    lik = FullCovarianceGaussianLikelihood()
+    g = torch.Generator().manual_seed(0)
+    loc = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    shared = torch.randn(15, generator=g, dtype=torch.float64).expand(8, -1)
+    params = torch.cat([loc, shared], dim=1)
+    x = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    observed = (torch.rand(8, 5, generator=g) > 0.3).double()
+    for method in ("masked_log_prob", "conditional_mean"):
+        on_cpu = getattr(lik, method)(params, x, observed)
+        on_cuda = getattr(lik, method)(params.cuda(), x.cuda(), observed.cuda())
+        torch.testing.assert_close(on_cuda.cpu(), on_cpu)
+    draw = lik.conditional_sample(
+        params.cuda(),
+        x.cuda(),
+        observed.cuda(),
+        torch.Generator("cuda").manual_seed(0),
+    )
+    assert draw.device.type == "cuda"
+    assert torch.equal(draw.cpu()[observed > 0], x[observed > 0])
+
+
 def test_custom_likelihood_samples_on_cuda_without_touching_the_global_rng():
     from skvae import BernoulliLikelihood
     from skvae._likelihoods import Likelihood

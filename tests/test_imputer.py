@@ -69,20 +69,42 @@ def test_multiple_imputation(incomplete):
         imputer.sample_imputations(X_missing, decoder_noise="yes")
 
 
-def test_multiple_imputation_draws_spread_by_the_decoder_noise(incomplete):
+def _conditional_scales(imputer, rows):
+    """Per entry of ``rows``, the standard deviation of p(x | z) given the
+    row's observed entries: the learned scale with ``covariance="diagonal"``,
+    the Gaussian regression's residual scale with ``"full"``."""
+    module = imputer.vae_.module_
+    shared = module.shared.detach().double()
+    if imputer.covariance == "diagonal":
+        scale = torch.nn.functional.softplus(shared).numpy() + 1e-3
+        return np.broadcast_to(scale, rows.shape)
+    lik = imputer.vae_.likelihood_.likelihoods[0]
+    d = rows.shape[1]
+    cov = lik.covariance(torch.cat([torch.zeros(d, dtype=torch.float64), shared]))
+    cov = cov.numpy()
+    out = np.zeros(rows.shape)
+    for i, row in enumerate(rows):
+        m, o = np.isnan(row), ~np.isnan(row)
+        gain = cov[np.ix_(m, o)] @ np.linalg.inv(cov[np.ix_(o, o)])
+        out[i, m] = np.sqrt(np.diag(cov[np.ix_(m, m)] - gain @ cov[np.ix_(o, m)]))
+    return out
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_multiple_imputation_draws_spread_by_the_decoder_noise(incomplete, covariance):
     _, X_missing, _ = incomplete
-    imputer = VAEImputer(random_state=0, **{**TINY, "max_iter": 20}).fit(X_missing)
+    imputer = VAEImputer(
+        random_state=0, covariance=covariance, **{**TINY, "max_iter": 20}
+    ).fit(X_missing)
     rows = X_missing[:100]
     hidden = np.isnan(rows)
     kwargs = dict(n_imputations=8, random_state=0)
     noisy = imputer.sample_imputations(rows, **kwargs)
     means = imputer.sample_imputations(rows, decoder_noise=False, **kwargs)
     # the same latent draws: the difference is the decoder's noise alone,
-    # at about its learned scale per column
+    # at about its learned scale given the observed entries
     diff = (noisy - means)[:, hidden]
-    module = imputer.vae_.module_
-    scale = torch.nn.functional.softplus(module.shared.detach()).numpy() + 1e-3
-    expected = np.broadcast_to(scale, rows.shape)[hidden]
+    expected = _conditional_scales(imputer, rows)[hidden]
     assert 0.7 < np.sqrt(np.mean(diff**2 / expected**2)) < 1.3
     assert noisy[:, hidden].std(axis=0).mean() > means[:, hidden].std(axis=0).mean()
 
@@ -134,7 +156,9 @@ def test_transform_is_deterministic_and_independent_of_batching(
 
 def test_one_importance_draw_decodes_the_posterior_mean(incomplete):
     _, X_missing, _ = incomplete
-    imputer = VAEImputer(random_state=0, n_importance=1, **TINY).fit(X_missing)
+    imputer = VAEImputer(
+        random_state=0, n_importance=1, covariance="diagonal", **TINY
+    ).fit(X_missing)
     vae = imputer.vae_
     decoded = vae.inverse_transform(vae.transform(X_missing))
     expected = np.where(np.isnan(X_missing), decoded, X_missing)
@@ -142,13 +166,44 @@ def test_one_importance_draw_decodes_the_posterior_mean(incomplete):
     assert vae.n_importance_train == imputer.n_importance_train == 10
 
 
-def test_transform_is_the_importance_weighted_mean_of_the_decoder_means(incomplete):
+def test_one_importance_draw_regresses_on_the_observed_entries_at_the_mean(
+    incomplete,
+):
+    # with a full covariance the posterior mean's decoding is moved by the
+    # Gaussian regression of the missing entries on the observed ones
+    _, X_missing, _ = incomplete
+    rows = X_missing[:40]
+    imputer = VAEImputer(random_state=0, n_importance=1, **TINY).fit(X_missing)
+    vae = imputer.vae_
+    assert imputer.covariance == vae.covariance == "full"
+    encoded = torch.from_numpy(vae._check_X(rows, reset=False))
+    module = vae._inference_module(torch.float64)
+    with torch.no_grad():
+        params = module.decode(module.encode(encoded)[0])
+        plain = vae.tabular_.inverse_transform(vae.likelihood_.mean(params).numpy())
+    regressed = imputer.transform(rows)
+    hidden = np.isnan(rows)
+    assert np.abs(regressed - plain)[hidden].max() > 1e-3
+    lik = vae.likelihood_.likelihoods[0]
+    d = rows.shape[1]
+    with torch.no_grad():
+        means = lik.conditional_mean(params, encoded[:, :d], encoded[:, d:]).numpy()
+    expected = np.where(hidden, vae.tabular_.inverse_transform(means), rows)
+    np.testing.assert_allclose(regressed, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_transform_is_the_importance_weighted_mean_of_the_decoder_means(
+    incomplete, covariance
+):
     from skvae._training import importance_draws
     from skvae._utils import row_normal_noise
 
     _, X_missing, _ = incomplete
     rows = X_missing[:6]
-    imputer = VAEImputer(random_state=0, n_importance=7, **TINY).fit(X_missing)
+    imputer = VAEImputer(
+        random_state=0, n_importance=7, covariance=covariance, **TINY
+    ).fit(X_missing)
     vae = imputer.vae_
     encoded = vae._check_X(rows, reset=False)
     module = vae._inference_module(torch.float64)
@@ -157,7 +212,12 @@ def test_transform_is_the_importance_weighted_mean_of_the_decoder_means(incomple
         params, log_w = importance_draws(
             module, vae.likelihood_, torch.from_numpy(encoded), eps
         )
-        means = vae.likelihood_.mean(params).numpy()
+        x = torch.from_numpy(encoded).unsqueeze(1)
+        d = rows.shape[1]  # numeric: the data columns, then the indicators
+        # given z, E[x_missing | x_observed, z]: the decoder's mean for the
+        # diagonal model, moved by the Gaussian regression for the full one
+        means = vae.likelihood_.conditional_mean(params, x[..., :d], x[..., d:])
+        means = means.numpy()
     weights = np.exp(log_w.numpy() - log_w.numpy().max(1, keepdims=True))
     weights /= weights.sum(1, keepdims=True)
     assert weights.max() > 0.2 and weights.min() < 0.1  # far from uniform
@@ -196,3 +256,27 @@ def test_sample_imputations_before_fit_says_so(incomplete):
 
     with pytest.raises(NotFittedError):
         VAEImputer().sample_imputations(incomplete[1])
+
+
+def test_full_covariance_recovers_linear_relations_the_latent_space_cannot_hold():
+    # six pairs of near-copies, one latent dimension: the diagonal model can
+    # hold at most about one pair in z, the full covariance holds them all
+    rng = np.random.RandomState(0)
+    base = rng.normal(size=(400, 6))
+    X = np.repeat(base, 2, axis=1) + 0.1 * rng.normal(size=(400, 12))
+    X_missing = X.copy()
+    hidden = np.zeros(X.shape, bool)
+    hidden[rng.rand(400) < 0.3, 1::2] = True  # one of each pair
+    X_missing[hidden] = np.nan
+    params = dict(n_components=1, hidden_layer_sizes=(16,), max_iter=40, device="cpu")
+    rmse = {}
+    for covariance in ("diagonal", "full"):
+        imputer = VAEImputer(random_state=0, covariance=covariance, **params)
+        filled = imputer.fit_transform(X_missing)
+        rmse[covariance] = np.sqrt(np.mean((filled - X)[hidden] ** 2))
+    assert rmse["full"] < 0.3 < 0.7 < rmse["diagonal"], rmse
+
+
+def test_covariance_is_validated(incomplete):
+    with pytest.raises(ValueError, match="covariance"):
+        VAEImputer(covariance="spherical").fit(incomplete[1])
