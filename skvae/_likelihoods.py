@@ -384,38 +384,61 @@ class FullCovarianceGaussianLikelihood(Likelihood):
             - (0.5 * math.log(2 * math.pi) * loc.shape[-1])
         )
 
-    def _observed_factor(self, factor, observed):
+    @staticmethod
+    def _as_rows(residual, observed):
+        """``residual`` as matrices of rows that share one observation pattern.
+
+        The importance-weighted bound scores k draws of a row against the
+        same observed entries (``observed`` of shape (..., 1, d) against
+        residuals of shape (..., k, d)): those k rows then form one matrix,
+        so that each pattern's factor is solved against all of them at once
+        instead of being broadcast to every draw. Returns the rows, of shape
+        (..., m, d), the patterns, of shape (..., d), and whether m = 1 was
+        added (to be squeezed out of the results).
+        """
+        shape = torch.broadcast_shapes(residual.shape, observed.shape)
+        residual = residual.expand(shape)
+        if observed.dim() >= 2 and observed.shape[-2] == 1 and shape[-2] != 1:
+            patterns = observed.squeeze(-2).expand(*shape[:-2], shape[-1])
+            return residual, patterns, False
+        return residual.unsqueeze(-2), observed.expand(shape), True
+
+    @staticmethod
+    def _observed_factor(factor, patterns):
         """Cholesky factors of the covariance with missing rows and columns
-        replaced by those of the identity, one per row of ``observed``."""
-        keep = observed.unsqueeze(-1) * observed.unsqueeze(-2)
+        replaced by those of the identity, one per observation pattern."""
+        keep = patterns.unsqueeze(-1) * patterns.unsqueeze(-2)
         eye = torch.eye(factor.shape[0], dtype=factor.dtype, device=factor.device)
-        blocked = keep * (factor @ factor.mT) + (1 - observed).unsqueeze(-1) * eye
+        blocked = keep * (factor @ factor.mT) + (1 - patterns).unsqueeze(-1) * eye
         return torch.linalg.cholesky(blocked)
 
     def masked_log_prob(self, params, x, observed):
         loc, factor = self._split(params)
-        blocked = self._observed_factor(factor, observed)
         residual = torch.nan_to_num((x - loc) * observed)
-        shape = torch.broadcast_shapes(residual.shape, observed.shape)
-        white = torch.linalg.solve_triangular(
-            blocked, residual.expand(shape).unsqueeze(-1), upper=False
-        ).squeeze(-1)
-        log_det = torch.log(blocked.diagonal(dim1=-2, dim2=-1)).sum(-1)
-        n_observed = observed.sum(-1)
-        return (
+        rows, patterns, added = self._as_rows(residual, observed)
+        blocked = self._observed_factor(factor, patterns)
+        # rows B^-T: whitened residuals; the identity block leaves 0 at 0
+        white = torch.linalg.solve_triangular(blocked.mT, rows, upper=True, left=False)
+        log_det = torch.log(blocked.diagonal(dim1=-2, dim2=-1)).sum(-1, keepdim=True)
+        n_observed = patterns.sum(-1, keepdim=True)
+        out = (
             -0.5 * white.square().sum(-1)
             - log_det
             - 0.5 * math.log(2 * math.pi) * n_observed
         )
+        return out.squeeze(-1) if added else out
 
     def _regress(self, loc, factor, x, observed, noise):
         """loc + noise on the missing entries, moved by their Gaussian
         regression on the observed entries' residuals from loc + noise."""
-        blocked = self._observed_factor(factor, observed)
         residual = torch.nan_to_num((x - loc - noise) * observed)
-        shape = torch.broadcast_shapes(residual.shape, observed.shape)
-        solved = torch.cholesky_solve(residual.expand(shape).unsqueeze(-1), blocked)
-        shift = (factor @ (factor.mT @ solved)).squeeze(-1)
+        rows, patterns, added = self._as_rows(residual, observed)
+        blocked = self._observed_factor(factor, patterns)
+        # rows (B B^T)^-1 Sigma, with Sigma_oo^-1 on the observed block
+        white = torch.linalg.solve_triangular(blocked.mT, rows, upper=True, left=False)
+        solved = torch.linalg.solve_triangular(blocked, white, upper=False, left=False)
+        shift = (solved @ factor) @ factor.mT
+        shift = shift.squeeze(-2) if added else shift
         return torch.where(observed > 0.5, x, loc + noise + shift)
 
     def conditional_mean(self, params, x, observed):
