@@ -274,7 +274,7 @@ ax.set_title("train on synthetic, test on real")
 # columns share one learned noise covariance (``covariance="full"``), so
 # given z a missing entry is also regressed on the row's observed entries.
 # Each row's missing entries are then filled with these estimates averaged
-# over 100 draws from q(z | x), weighted by how well each draw explains what
+# over 1,000 draws from q(z | x), weighted by how well each draw explains what
 # is observed (the MIWAE of Mattei and Frellsen, 2019). It is a transformer, so it
 # goes in a :class:`~sklearn.pipeline.Pipeline` before an estimator, as
 # scikit-learn's imputers do.
@@ -317,8 +317,8 @@ print(f"{'no missing values':21}: R² {r2_complete:.3f}")
 # On this table :class:`~sklearn.impute.IterativeImputer`, which regresses
 # every column on the others in turn, is a close second to the VAE in
 # filling the hidden entries, ahead of the nearest neighbours and the mean.
-# Closer imputations do not make a better regression here: the R² after the
-# most accurate imputer is the lowest of the four, and the column mean's the
+# Closer imputations do not make a better regression here: the two most
+# accurate imputers give the two lowest R², and the column mean the
 # highest. The tabular section of :doc:`the benchmarks </benchmarks>` makes
 # the same comparison on two more tables.
 fig, (ax_rmse, ax_r2) = plt.subplots(1, 2, figsize=(11, 3.2), layout="constrained")
@@ -360,7 +360,7 @@ pd.concat({"incomplete": incomplete.head(4), "filled": filled.head(4)}).round(2)
 # -------------------
 # One filled value hides how unsure it is. ``sample_imputations`` returns
 # several completions of the same rows: each draws a latent point given
-# the observed entries (one of 100 draws from q(z | x), picked by importance
+# the observed entries (one of 1,000 draws from q(z | x), picked by importance
 # weight) and, by default, the missing entries from p(x | z) there.
 # Analysing every completion and pooling the results (Rubin's rules)
 # carries that uncertainty into the analysis; for this the completions must

@@ -280,3 +280,32 @@ def test_full_covariance_recovers_linear_relations_the_latent_space_cannot_hold(
 def test_covariance_is_validated(incomplete):
     with pytest.raises(ValueError, match="covariance"):
         VAEImputer(covariance="spherical").fit(incomplete[1])
+
+
+def test_completions_resample_each_rows_importance_draws(incomplete):
+    # n_importance draws per row, once: without decoder noise, every
+    # completion of a row is one of those draws' estimates
+    _, X_missing, _ = incomplete
+    rows = X_missing[:30]
+    hidden = np.isnan(rows)
+    imputer = VAEImputer(random_state=0, n_importance=3, **TINY).fit(X_missing)
+    draws = imputer.sample_imputations(
+        rows, n_imputations=40, random_state=0, decoder_noise=False
+    )
+    for i in np.flatnonzero(hidden.any(axis=1)):
+        distinct = np.unique(draws[:, i][:, hidden[i]].round(12), axis=0)
+        assert 1 <= len(distinct) <= 3
+    assert (
+        max(
+            len(np.unique(draws[:, i][:, hidden[i]].round(12), axis=0))
+            for i in np.flatnonzero(hidden.any(axis=1))
+        )
+        > 1
+    )
+    # with one draw, each completion has its own latent point
+    single = VAEImputer(random_state=0, n_importance=1, **TINY).fit(X_missing)
+    draws = single.sample_imputations(
+        rows, n_imputations=6, random_state=0, decoder_noise=False
+    )
+    i = np.flatnonzero(hidden.any(axis=1))[0]
+    assert len(np.unique(draws[:, i][:, hidden[i]].round(12), axis=0)) == 6
