@@ -7,6 +7,7 @@ a likelihood means adding one class here. This module imports nothing from
 scikit-learn.
 """
 
+import functools
 import math
 
 import torch
@@ -289,6 +290,24 @@ class GaussianLikelihood(Likelihood):
         return loc + scale * noise
 
 
+def _without_autocast(method):
+    """Run ``method`` with autocast off on its ``params``' device.
+
+    Mixed-precision training runs the whole loss under bfloat16 autocast,
+    which would round the covariance's matrix products before they are
+    factorised; its algebra stays in the precision of ``params`` instead.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, params, *args, **kwargs):
+        if params.device.type not in ("cpu", "cuda"):
+            return method(self, params, *args, **kwargs)
+        with torch.autocast(params.device.type, enabled=False):
+            return method(self, params, *args, **kwargs)
+
+    return wrapper
+
+
 class FullCovarianceGaussianLikelihood(Likelihood):
     """Gaussian p(x | z) with a learned covariance matrix shared by all rows.
 
@@ -351,6 +370,7 @@ class FullCovarianceGaussianLikelihood(Likelihood):
         factor = torch.diag_embed(diagonal).index_put((rows, cols), shared[d:])
         return params[..., :d], factor
 
+    @_without_autocast
     def covariance(self, params):
         """The covariance matrix ``L L^T`` of p(x | z), the same for every row.
 
@@ -366,10 +386,12 @@ class FullCovarianceGaussianLikelihood(Likelihood):
         factor = self._split(params)[1]
         return factor @ factor.mT
 
+    @_without_autocast
     def distribution(self, params):
         loc, factor = self._split(params)
         return D.MultivariateNormal(loc, scale_tril=factor, validate_args=False)
 
+    @_without_autocast
     def log_prob(self, params, x):
         loc, factor = self._split(params)
         residual = torch.broadcast_to(
@@ -412,6 +434,7 @@ class FullCovarianceGaussianLikelihood(Likelihood):
         blocked = keep * (factor @ factor.mT) + (1 - patterns).unsqueeze(-1) * eye
         return torch.linalg.cholesky(blocked)
 
+    @_without_autocast
     def masked_log_prob(self, params, x, observed):
         loc, factor = self._split(params)
         residual = torch.nan_to_num((x - loc) * observed)
@@ -441,10 +464,12 @@ class FullCovarianceGaussianLikelihood(Likelihood):
         shift = shift.squeeze(-2) if added else shift
         return torch.where(observed > 0.5, x, loc + noise + shift)
 
+    @_without_autocast
     def conditional_mean(self, params, x, observed):
         loc, factor = self._split(params)
         return self._regress(loc, factor, x, observed, 0)
 
+    @_without_autocast
     def conditional_sample(self, params, x, observed, generator=None):
         loc, factor = self._split(params)
         noise = self._noise(loc, factor, generator)
@@ -460,6 +485,7 @@ class FullCovarianceGaussianLikelihood(Likelihood):
         )
         return eps @ factor.mT
 
+    @_without_autocast
     def sample(self, params, generator=None):
         loc, factor = self._split(params)
         return loc + self._noise(loc, factor, generator)

@@ -177,6 +177,18 @@ def test_full_covariance_likelihood_agrees_on_cuda_and_cpu():
     assert torch.equal(draw.cpu()[observed > 0], x[observed > 0])
 
 
+def test_full_covariance_trains_under_bf16_autocast_on_cuda():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 6))
+    X[:, 1] = X[:, 0] + 0.1 * X[:, 1]
+    X[rng.rand(*X.shape) < 0.2] = np.nan
+    params = dict(hidden_layer_sizes=(32,), max_iter=5, missing="mask")
+    params.update(covariance="full", n_importance_train=4, random_state=0)
+    vae = VAETransformer(2, device="cuda", mixed_precision=True, **params).fit(X)
+    assert all(np.isfinite(record["loss"]) for record in vae.history_)
+    assert np.isfinite(vae.score_samples(X)).all()
+
+
 def test_custom_likelihood_samples_on_cuda_without_touching_the_global_rng():
     from skvae import BernoulliLikelihood
     from skvae._likelihoods import Likelihood

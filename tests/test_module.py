@@ -170,6 +170,28 @@ def test_full_covariance_conditional_mean_and_draws_are_the_gaussian_regression(
     torch.testing.assert_close(torch.cov(plain.T), cov, atol=0.08 * cov.max(), rtol=0)
 
 
+def test_full_covariance_algebra_ignores_autocast():
+    # mixed-precision training runs the loss under bfloat16 autocast; the
+    # covariance's products and factorisations must stay in float32
+    lik = FullCovarianceGaussianLikelihood()
+    params = _full_params(6, 5).float()
+    x = torch.randn(6, 5, generator=_gen(1))
+    observed = (torch.rand(6, 5, generator=_gen(2)) > 0.3).float()
+    calls = {
+        "log_prob": lambda: lik.log_prob(params, x),
+        "masked_log_prob": lambda: lik.masked_log_prob(params, x, observed),
+        "conditional_mean": lambda: lik.conditional_mean(params, x, observed),
+        "covariance": lambda: lik.covariance(params),
+        "sample": lambda: lik.sample(params, _gen(3)),
+    }
+    for name, call in calls.items():
+        plain = call()
+        with torch.autocast("cpu", torch.bfloat16):
+            mixed = call()
+        assert mixed.dtype == torch.float32, name
+        torch.testing.assert_close(mixed, plain, msg=name)
+
+
 def test_factorised_likelihoods_condition_on_nothing():
     # the base class's conditional mean and draws ignore the observed entries
     lik = GaussianLikelihood()
