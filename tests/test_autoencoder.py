@@ -115,3 +115,27 @@ def test_errors(ae, digits):
         ae.inverse_transform(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="likelihood"):
         make_ae(likelihood="bernoulli").fit(digits * 16)
+
+
+def test_full_covariance_autoencoder_learns_the_residual_correlation():
+    import torch
+
+    from skvae import FullCovarianceGaussianLikelihood
+
+    # two pairs of near-copies and a 1-d code: the code holds at most one
+    # pair, and the learned noise covariance must correlate the other
+    rng = np.random.RandomState(0)
+    base = rng.normal(size=(500, 2))
+    X = np.repeat(base, 2, axis=1) + 0.05 * rng.normal(size=(500, 4))
+    X[::5, 1] = np.nan
+    ae = make_ae(n_components=1, covariance="full", missing="mask", max_iter=60)
+    ae.fit(X)
+    lik = ae.likelihood_.likelihoods[0]
+    assert isinstance(lik, FullCovarianceGaussianLikelihood)
+    shared = ae.module_.shared.detach().double()
+    cov = lik.covariance(torch.cat([torch.zeros(4, dtype=torch.float64), shared]))
+    corr = cov / torch.sqrt(torch.outer(cov.diagonal(), cov.diagonal()))
+    assert max(abs(corr[0, 1]), abs(corr[2, 3])) > 0.8, corr
+    # and the data is far more probable than under one scale per column
+    diagonal = make_ae(n_components=1, missing="mask", max_iter=60).fit(X)
+    assert ae.history_[-1]["loss"] < diagonal.history_[-1]["loss"] - 1.0
