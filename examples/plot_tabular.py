@@ -271,12 +271,13 @@ ax.set_title("train on synthetic, test on real")
 # incomplete rows: the reconstruction term skips the missing entries (the
 # masked ELBO, here inside an importance-weighted bound over 10 draws per
 # row) and the encoder also sees which entries are missing. Its numeric
-# columns share one learned noise covariance (``covariance="full"``), so
-# given z a missing entry is also regressed on the row's observed entries.
-# Each row's missing entries are then filled with these estimates averaged
-# over 1,000 draws from q(z | x), weighted by how well each draw explains what
-# is observed (the MIWAE of Mattei and Frellsen, 2019). It is a transformer, so it
-# goes in a :class:`~sklearn.pipeline.Pipeline` before an estimator, as
+# columns share one learned full noise covariance (``covariance="auto"``
+# gives one to tables of up to 64 numeric columns), so given z a missing
+# entry is also regressed on the row's observed entries. Each row's missing
+# entries are then filled with these estimates averaged over 1,000 draws
+# from q(z | x), weighted by how well each draw explains what is observed
+# (the MIWAE of Mattei and Frellsen, 2019). It is a transformer, so it goes
+# in a :class:`~sklearn.pipeline.Pipeline` before an estimator, as
 # scikit-learn's imputers do.
 #
 # Here 20 % of the entries of the ten features are hidden completely at

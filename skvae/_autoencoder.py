@@ -63,7 +63,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         reconstruction loss, as in :class:`VAETransformer`.
     numeric_scaling : {"standard", "quantile"}, default="standard"
         How numeric columns are scaled, as in :class:`VAETransformer`.
-    covariance : {"diagonal", "full"}, default="diagonal"
+    covariance : {"diagonal", "full", "auto"}, default="diagonal"
         Covariance of the Gaussian likelihood of numeric data, as in
         :class:`VAETransformer`.
 

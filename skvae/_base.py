@@ -36,7 +36,7 @@ from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import _LATER_PARAMS
 from ._persistence import save as _save
-from ._tabular import COVARIANCES, TabularEncoder, needs_tabular
+from ._tabular import COVARIANCES, TabularEncoder, gaussian_likelihood, needs_tabular
 from ._training import Rows, data_parallel_world, make_optimizer, train
 from ._utils import (
     as_tensor,
@@ -246,7 +246,7 @@ class _BaseAutoencoder(
         if hasattr(self, "tabular_"):  # one likelihood block per kind of column
             self.likelihood_ = self.tabular_.likelihood()
         elif isinstance(self.likelihood, str) and self.likelihood == "gaussian":
-            self.likelihood_ = COVARIANCES[self.covariance]()
+            self.likelihood_ = gaussian_likelihood(self.covariance, n_features)()
         else:
             self.likelihood_ = (
                 LIKELIHOODS[self.likelihood]()

@@ -120,7 +120,7 @@ class VAETransformer(_BaseAutoencoder):
         whose posterior may be broader than a Gaussian fits. ``beta`` weights
         the prior and posterior terms inside the bound. Each step decodes k
         draws per row, so it costs about k times the ELBO's.
-    covariance : {"diagonal", "full"}, default="diagonal"
+    covariance : {"diagonal", "full", "auto"}, default="diagonal"
         Covariance of the Gaussian likelihood of numeric data (with
         ``likelihood="gaussian"``, or the numeric columns of a table).
         ``"diagonal"``: one learned scale per column
@@ -130,8 +130,9 @@ class VAETransformer(_BaseAutoencoder):
         in closed form; with ``missing="mask"`` an incomplete row is scored by
         the marginal of its observed entries. It adds
         ``n_features * (n_features + 1) / 2`` parameters and a Cholesky
-        factorisation per incomplete row and step, so it suits up to a few
-        hundred numeric columns.
+        factorisation per incomplete row and step, whose cost grows with the
+        cube of the number of numeric columns. ``"auto"``: ``"full"`` up to
+        64 numeric columns, ``"diagonal"`` beyond.
 
     Attributes
     ----------

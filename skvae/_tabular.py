@@ -27,13 +27,29 @@ from ._likelihoods import (
 )
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 
-__all__ = ["TabularEncoder", "needs_tabular", "KINDS", "NUMERIC_KINDS", "COVARIANCES"]
+__all__ = [
+    "TabularEncoder",
+    "needs_tabular",
+    "KINDS",
+    "NUMERIC_KINDS",
+    "COVARIANCES",
+    "gaussian_likelihood",
+]
 
-#: the Gaussian likelihood of the numeric columns, by ``covariance``
-COVARIANCES = {
-    "diagonal": GaussianLikelihood,
-    "full": FullCovarianceGaussianLikelihood,
-}
+#: the values of ``covariance``
+COVARIANCES = ("diagonal", "full", "auto")
+
+#: with ``covariance="auto"``, the most numeric columns given a full covariance:
+#: beyond, its Cholesky factorisation per row and step costs too much
+#: (``benchmarks/bench_covariance.py``)
+AUTO_FULL_MAX = 64
+
+
+def gaussian_likelihood(covariance, n_numeric):
+    """The Gaussian likelihood class for ``n_numeric`` numeric columns."""
+    if covariance == "full" or (covariance == "auto" and n_numeric <= AUTO_FULL_MAX):
+        return FullCovarianceGaussianLikelihood
+    return GaussianLikelihood
 
 
 def _is_frame(X):
@@ -253,10 +269,11 @@ class TabularEncoder:
         the mean and divides by the standard deviation; ``"quantile"`` maps
         each column through its empirical quantiles to a standard normal,
         for skewed or multi-modal columns.
-    covariance : {"diagonal", "full"}, default="diagonal"
+    covariance : {"diagonal", "full", "auto"}, default="diagonal"
         Covariance of the Gaussian likelihood of the numeric columns:
-        :class:`~skvae.GaussianLikelihood` (one scale per column) or
-        :class:`~skvae.FullCovarianceGaussianLikelihood`.
+        :class:`~skvae.GaussianLikelihood` (one scale per column),
+        :class:`~skvae.FullCovarianceGaussianLikelihood`, or the latter up to
+        ``AUTO_FULL_MAX`` numeric columns and the former beyond.
 
     Examples
     --------
@@ -336,7 +353,8 @@ class TabularEncoder:
     def likelihood(self):
         """The :class:`~skvae.MixedLikelihood` of the encoded matrix."""
         likelihoods, sizes, variables = [], [], []
-        gaussian = COVARIANCES[self.covariance]
+        n_numeric = sum(k.likelihood is GaussianLikelihood for k in self.kinds_)
+        gaussian = gaussian_likelihood(self.covariance, n_numeric)
         for j in self.order_:
             kind = self.kinds_[j]
             model = (

@@ -857,6 +857,11 @@ TABLE_MODELS = {
         {"numeric_scaling": "quantile"},
         lambda: np.random.RandomState(0).gamma(1.0, size=(48, 3)),
     ),
+    "masked auto-covariance array": (
+        VAETransformer,
+        {"missing": "mask", "covariance": "auto"},
+        _incomplete,
+    ),
     "masked full-covariance frame": (
         VAETransformer,
         {"missing": "mask", "covariance": "full"},

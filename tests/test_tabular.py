@@ -392,3 +392,24 @@ def test_full_covariance_on_arrays_and_what_it_refuses():
         vae.fit(X / 10 + 0.5)
     vae.set_params(likelihood="gaussian")
     np.testing.assert_array_equal(vae.transform(X), before)
+
+
+def test_auto_covariance_is_full_up_to_64_numeric_columns():
+    from skvae import FullCovarianceGaussianLikelihood, GaussianLikelihood
+
+    rng = np.random.RandomState(0)
+    for width, expected in [
+        (64, FullCovarianceGaussianLikelihood),
+        (65, GaussianLikelihood),
+    ]:
+        X = rng.normal(size=(30, width))
+        vae = _vae(covariance="auto", max_iter=1).fit(X)  # a plain array
+        assert type(vae.likelihood_) is expected
+        X[::3, 0] = np.nan
+        masked = _vae(covariance="auto", missing="mask", max_iter=1).fit(X)
+        assert type(masked.likelihood_.likelihoods[0]) is expected
+    # on a table only the numeric columns count
+    df = pd.DataFrame(rng.normal(size=(30, 64)), columns=[f"x{j}" for j in range(64)])
+    df["c"] = pd.Categorical(rng.choice(["a", "b"], 30))
+    vae = _vae(covariance="auto", max_iter=1).fit(df)
+    assert type(vae.likelihood_.likelihoods[0]) is FullCovarianceGaussianLikelihood
