@@ -132,6 +132,8 @@ class MixedLikelihood(Likelihood):
     def _block_params(params, own, shared):
         if shared.start == shared.stop:
             return params[..., own]
+        if own.stop == shared.start:  # adjacent, as for a single block: a view
+            return params[..., own.start : shared.stop]
         return torch.cat(
             [params[..., own], params[..., shared].expand(*params.shape[:-1], -1)],
             dim=-1,
