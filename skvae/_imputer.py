@@ -72,7 +72,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         by 0.056, 0.132 and 0.015 against ``"diagonal"`` with the other
         defaults the same (``benchmarks/bench_imputation_trials.py``). It
         costs a Cholesky factorisation per incomplete row and step: a
-        training step took 1.2, 2.0, 6.1, 10 and 39 times as long as with
+        training step took 1.2, 1.7, 5.2, 11.5 and 28.5 times as long as with
         ``"diagonal"`` at 10, 30, 64, 100 and 200 numeric columns
         (``benchmarks/bench_covariance.py``). ``"auto"`` takes ``"full"``
         for up to 64 numeric columns and ``"diagonal"`` beyond.

@@ -325,8 +325,8 @@ class FullCovarianceGaussianLikelihood(Likelihood):
     It needs ``n_features * (n_features + 1) / 2`` shared parameters, and an
     incomplete row costs a Cholesky factorisation of its observed block, so
     its cost grows with the cube of ``n_features``: with ``VAEImputer``'s
-    defaults a training step took 2 times the diagonal model's at 30
-    features, 6 times at 64 and 39 times at 200
+    defaults a training step took 1.7 times the diagonal model's at 30
+    features, 5.2 times at 64 and 28.5 times at 200
     (``benchmarks/bench_covariance.py``).
 
     Parameters
