@@ -245,7 +245,7 @@ class _BaseAutoencoder(
         self.device_ = resolve_device(self.device)
         if hasattr(self, "tabular_"):  # one likelihood block per kind of column
             self.likelihood_ = self.tabular_.likelihood()
-        elif isinstance(self.likelihood, str) and self.likelihood == "gaussian":
+        elif self._gaussian():
             self.likelihood_ = gaussian_likelihood(self.covariance, n_features)()
         else:
             self.likelihood_ = (
@@ -331,9 +331,12 @@ class _BaseAutoencoder(
         """Whether X may hold missing values (``missing="mask"``)."""
         return self.missing == "mask"
 
+    def _gaussian(self):
+        """Whether ``likelihood`` names the Gaussian likelihood."""
+        return isinstance(self.likelihood, str) and self.likelihood == "gaussian"
+
     def _check_X(self, X, *, reset):
-        gaussian = isinstance(self.likelihood, str) and self.likelihood == "gaussian"
-        if reset and self.covariance != "diagonal" and not gaussian:
+        if reset and self.covariance != "diagonal" and not self._gaussian():
             raise ValueError(
                 f"covariance={self.covariance!r} is a covariance of the Gaussian "
                 f"likelihood; it needs likelihood='gaussian', got {self.likelihood!r}."
@@ -370,7 +373,7 @@ class _BaseAutoencoder(
         column (see :mod:`skvae._tabular`).
         """
         if reset:
-            if not (isinstance(self.likelihood, str) and self.likelihood == "gaussian"):
+            if not self._gaussian():
                 raise ValueError(
                     "Mixed-type or incomplete data, and numeric_scaling='quantile', "
                     "are modelled column by column (Gaussian, Bernoulli or "

@@ -437,14 +437,22 @@ class FullCovarianceGaussianLikelihood(Likelihood):
         blocked = keep * (factor @ factor.mT) + (1 - patterns).unsqueeze(-1) * eye
         return torch.linalg.cholesky(blocked)
 
+    def _whiten(self, factor, residual, observed):
+        """The observed residuals as rows (see :meth:`_as_rows`) times
+        ``B^-T``, with ``B`` the factor of their pattern; the identity block
+        leaves the missing entries at 0. Also returns ``B``, the patterns and
+        whether a rows axis was added."""
+        rows, patterns, added = self._as_rows(
+            torch.nan_to_num(residual * observed), observed
+        )
+        blocked = self._observed_factor(factor, patterns)
+        white = torch.linalg.solve_triangular(blocked.mT, rows, upper=True, left=False)
+        return white, blocked, patterns, added
+
     @_without_autocast
     def masked_log_prob(self, params, x, observed):
         loc, factor = self._split(params)
-        residual = torch.nan_to_num((x - loc) * observed)
-        rows, patterns, added = self._as_rows(residual, observed)
-        blocked = self._observed_factor(factor, patterns)
-        # rows B^-T: whitened residuals; the identity block leaves 0 at 0
-        white = torch.linalg.solve_triangular(blocked.mT, rows, upper=True, left=False)
+        white, blocked, patterns, added = self._whiten(factor, x - loc, observed)
         log_det = torch.log(blocked.diagonal(dim1=-2, dim2=-1)).sum(-1, keepdim=True)
         n_observed = patterns.sum(-1, keepdim=True)
         out = (
@@ -457,11 +465,8 @@ class FullCovarianceGaussianLikelihood(Likelihood):
     def _regress(self, loc, factor, x, observed, noise):
         """loc + noise on the missing entries, moved by their Gaussian
         regression on the observed entries' residuals from loc + noise."""
-        residual = torch.nan_to_num((x - loc - noise) * observed)
-        rows, patterns, added = self._as_rows(residual, observed)
-        blocked = self._observed_factor(factor, patterns)
+        white, blocked, _, added = self._whiten(factor, x - loc - noise, observed)
         # rows (B B^T)^-1 Sigma, with Sigma_oo^-1 on the observed block
-        white = torch.linalg.solve_triangular(blocked.mT, rows, upper=True, left=False)
         solved = torch.linalg.solve_triangular(blocked, white, upper=False, left=False)
         shift = (solved @ factor) @ factor.mT
         shift = shift.squeeze(-2) if added else shift
