@@ -283,7 +283,10 @@ def test_interrupt_from_a_timer_thread(X, monkeypatch):
         return step()
 
     patch_step(monkeypatch, start_timer_once)
-    est = VAETransformer(2, **TINY, max_iter=10**6, batch_size=16)
+    # Never converged by the loss-plateau rule: the Ctrl-C must land in training.
+    est = VAETransformer(
+        2, **TINY, max_iter=10**6, batch_size=16, n_iter_no_change=10**6
+    )
     try:
         with pytest.warns(UserWarning, match="interrupted"):
             est.fit(X)
