@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from ._optional import import_optional
 from ._tabular import (
     COVARIANCES,
     KINDS,
@@ -119,7 +120,7 @@ def _kind_state(kind, column):
 
 def _dtype_state(dtype, column):
     """A column dtype as plain values: a NumPy dtype stays one, the others dicts."""
-    import pandas as pd
+    pd = import_optional("pandas")
 
     if isinstance(dtype, np.dtype):
         return dtype
@@ -276,7 +277,7 @@ def _kind_from_state(state, column, encoder):
 
 
 def _dtype_fits_kind(dtype, name):
-    import pandas as pd
+    pd = import_optional("pandas")
 
     types = pd.api.types
     if name == "_Boolean":  # object: booleans with missing values
@@ -296,7 +297,7 @@ def _float(state, field, where):
 
 
 def _set_numeric(kind, state, where):
-    import pandas as pd
+    pd = import_optional("pandas")
 
     kind.mean = _float(state, "mean", where)
     kind.scale = _float(state, "scale", where)
@@ -340,7 +341,7 @@ def _set_quantiles(kind, state, where):
 
 
 def _set_categories(kind, state, where):
-    import pandas as pd
+    pd = import_optional("pandas")
 
     categories = state["categories"]
     if type(categories) is not list or not categories:
@@ -358,7 +359,7 @@ def _set_categories(kind, state, where):
 
 def _dtype_from_state(state, where):
     """A column dtype from :func:`_dtype_state`'s plain values."""
-    import pandas as pd
+    pd = import_optional("pandas")
 
     if isinstance(state, np.dtype):
         if state.kind not in "biufO":

@@ -26,6 +26,7 @@ from ._likelihoods import (
     GaussianLikelihood,
 )
 from ._mixed import CategoricalLikelihood, MixedLikelihood
+from ._optional import import_optional
 
 __all__ = [
     "TabularEncoder",
@@ -56,16 +57,21 @@ def _is_frame(X):
     return hasattr(X, "dtypes") and hasattr(X, "columns") and hasattr(X, "iloc")
 
 
-def _is_boolean(dtype):
-    import pandas as pd
+# NumPy dtypes are told apart without pandas, so that arrays (missing="mask"
+# included) need no pandas; pandas' own dtypes need pandas anyway.
 
-    return pd.api.types.is_bool_dtype(dtype)
+
+def _is_boolean(dtype):
+    if isinstance(dtype, np.dtype):
+        return dtype.kind == "b"
+    return import_optional("pandas").api.types.is_bool_dtype(dtype)
 
 
 def _is_number(dtype):
-    import pandas as pd
-
-    return pd.api.types.is_numeric_dtype(dtype) and not _is_boolean(dtype)
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "iufc"  # as pandas' is_numeric_dtype
+    is_numeric = import_optional("pandas").api.types.is_numeric_dtype
+    return is_numeric(dtype) and not _is_boolean(dtype)
 
 
 def needs_tabular(X, allow_missing, numeric="standard"):
@@ -180,7 +186,7 @@ class _Categorical:
     likelihood = CategoricalLikelihood
 
     def __init__(self, series):
-        import pandas as pd
+        pd = import_optional("pandas")
 
         self.dtype = series.dtype
         if isinstance(series.dtype, pd.CategoricalDtype):
@@ -206,7 +212,7 @@ class _Categorical:
         self.width = len(categories)
 
     def encode_series(self, series):
-        import pandas as pd
+        pd = import_optional("pandas")
 
         codes = pd.Categorical(series, categories=self.categories).codes
         out = np.zeros((len(codes), self.width))
@@ -215,7 +221,7 @@ class _Categorical:
         return out, seen
 
     def decode_series(self, block, name, index):
-        import pandas as pd
+        pd = import_optional("pandas")
 
         values = pd.Categorical.from_codes(
             block.argmax(axis=1), categories=self.categories
@@ -233,9 +239,9 @@ KINDS = (_Numeric, _Quantile, _Boolean, _Categorical)
 
 
 def _is_integer(dtype):
-    import pandas as pd
-
-    return pd.api.types.is_integer_dtype(dtype)
+    if isinstance(dtype, np.dtype):
+        return dtype.kind in "iu"
+    return import_optional("pandas").api.types.is_integer_dtype(dtype)
 
 
 def _holds_booleans(series):
@@ -477,7 +483,7 @@ class TabularEncoder:
                 [self.kinds_[j].decode(decoded[j]) for j in range(self.n_columns)],
                 axis=1,
             ).astype(dtype, copy=False)
-        import pandas as pd
+        pd = import_optional("pandas")
 
         index = pd.RangeIndex(len(X))
         series = {}
@@ -495,8 +501,6 @@ class TabularEncoder:
 
 
 def _isna(column):
-    import pandas as pd
-
-    if isinstance(column, np.ndarray):
+    if isinstance(column, np.ndarray):  # arrays need no pandas
         return np.isnan(column)
-    return pd.isna(column)
+    return import_optional("pandas").isna(column)
