@@ -48,3 +48,27 @@ def test_example_runs(script, tmp_path):
         f"--- stderr ---\n{result.stderr[-3000:]}"
     )
     assert list(tmp_path.iterdir()) == [], f"{script.name} wrote files"
+
+
+@pytest.mark.slow
+def test_quickstart_runs_without_a_warning(tmp_path):
+    """The main demo is the first thing a new user runs: every warning is an
+    error here (``-W error``), a ConvergenceWarning included."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(ROOT), env.get("PYTHONPATH")])
+    )
+    env.pop("PYTHONWARNINGS", None)
+    result = subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / "quickstart.py"),
+         str(tmp_path / "quickstart.png")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Warning" not in result.stdout + result.stderr, result.stderr[-3000:]
+    assert "figure written to" in result.stdout
+    assert (tmp_path / "quickstart.png").stat().st_size > 0
