@@ -11,19 +11,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import _BaseAutoencoder
-from ._training import (
-    data_parallel_world,
-    elbo_terms,
-    kl_to_standard_normal,
-    log_importance_weights,
-)
-from ._utils import (
-    as_tensor,
-    make_generator,
-    mean_across_processes,
-    row_normal_noise,
-    to_numpy,
-)
+from ._objectives import elbo_terms, kl_to_standard_normal, log_importance_weights
+from ._parallel import data_parallel_world, mean_across_processes
+from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
 
 # Latent dimensions whose mean KL exceeds this many nats count as active.
 _ACTIVE_KL = 0.01
