@@ -99,6 +99,29 @@ def elbo_terms(
     return recon, kl_to_standard_normal(loc, log_scale)
 
 
+def _decoded_draws(module, likelihood, x, loc, log_scale, eps):
+    """Decoder outputs, ``log p(x | z)`` and ``log p(z) - log q(z | x)`` at draws.
+
+    Draw ``j`` of row ``i`` is ``z = loc_i + exp(log_scale_i) * eps[i, j]``,
+    with ``loc`` and ``log_scale`` the encoding of ``x``. The one place the
+    terms of an importance log-weight are written.
+
+    Returns
+    -------
+    params : torch.Tensor of shape (n_rows, n_draws, n_params)
+        The decoder's outputs at each draw, in ``x``'s dtype.
+    log_px, log_prior_ratio : torch.Tensor of shape (n_rows, n_draws)
+    """
+    z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
+    params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
+    params = params if params.dtype == x.dtype else params.to(x.dtype)
+    log_px = likelihood.log_prob(params, x.unsqueeze(1))
+    # log N(z; 0, I) - log N(z; loc, scale^2) = (|eps|^2 - |z|^2) / 2 + sum
+    # log_scale: the 2 pi terms cancel.
+    log_ratio = 0.5 * (eps.square() - z.square()).sum(-1)
+    return params, log_px, log_ratio + log_scale.sum(-1, keepdim=True)
+
+
 def log_importance_weights(module, likelihood, x, eps):
     """Log importance weights ``log p(x, z) - log q(z | x)`` of latent draws.
 
@@ -136,13 +159,10 @@ def importance_draws(module, likelihood, x, eps):
         ``log p(x | z) + log p(z) - log q(z | x)`` of each draw.
     """
     loc, log_scale = module.encode(x)
-    z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
-    params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
-    log_px = likelihood.log_prob(params, x.unsqueeze(1))
-    # log N(z; 0, I) - log N(z; loc, scale^2) = (|eps|^2 - |z|^2) / 2 + sum
-    # log_scale: the 2 pi terms cancel.
-    log_ratio = 0.5 * (eps.square() - z.square()).sum(-1)
-    return params, log_px + log_ratio + log_scale.sum(-1, keepdim=True)
+    params, log_px, log_prior_ratio = _decoded_draws(
+        module, likelihood, x, loc, log_scale, eps
+    )
+    return params, log_px + log_prior_ratio
 
 
 def importance_weighted_terms(
@@ -175,15 +195,11 @@ def importance_weighted_terms(
         dtype=x.dtype,
     )
     loc, log_scale = loc.to(x.dtype), log_scale.to(x.dtype)
-    z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
-    params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2]).to(x.dtype)
-    log_px = likelihood.log_prob(params, x.unsqueeze(1))
-    # log q(z | x) - log p(z): the 2 pi terms cancel
-    log_ratio = 0.5 * (z.square() - eps.square()).sum(-1) - log_scale.sum(
-        -1, keepdim=True
+    _, log_px, log_prior_ratio = _decoded_draws(
+        module, likelihood, x, loc, log_scale, eps
     )
-    log_w = log_px - kl_weight * log_ratio
+    log_w = log_px + kl_weight * log_prior_ratio
     bound = torch.logsumexp(log_w, dim=1) - math.log(k)
     with torch.no_grad():
-        kl = (torch.softmax(log_w, dim=1) * log_ratio).sum(1)
+        kl = -(torch.softmax(log_w, dim=1) * log_prior_ratio).sum(1)
     return -bound - kl_weight * kl, kl
