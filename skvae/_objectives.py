@@ -13,11 +13,13 @@ import torch
 
 __all__ = [
     "kl_to_standard_normal",
+    "kl_per_dimension",
     "kl_warmup_weight",
     "elbo_terms",
     "log_importance_weights",
     "importance_draws",
     "importance_weighted_terms",
+    "importance_weighted_bound",
 ]
 
 
@@ -26,6 +28,12 @@ def kl_to_standard_normal(loc, log_scale):
     two_log_scale = 2 * log_scale
     terms = loc.square() + two_log_scale.exp() - two_log_scale
     return 0.5 * (terms.sum(-1) - loc.shape[-1])
+
+
+def kl_per_dimension(module, x):
+    """KL divergence of q(z | x) from N(0, 1) along each latent dimension, per row."""
+    loc, log_scale = module.encode(x)
+    return kl_to_standard_normal(loc.unsqueeze(-1), log_scale.unsqueeze(-1))
 
 
 def kl_warmup_weight(epoch, beta, kl_warmup):
@@ -203,3 +211,45 @@ def importance_weighted_terms(
     with torch.no_grad():
         kl = -(torch.softmax(log_w, dim=1) * log_prior_ratio).sum(1)
     return -bound - kl_weight * kl, kl
+
+
+def importance_weighted_bound(module, likelihood, x, k, noise, max_values):
+    """Importance-weighted bound of the rows of ``x`` with k draws each.
+
+    Blocks of rows x draws are decoded at once, no more than ``max_values``
+    activations per layer; a running log-sum-exp accumulates the blocks of
+    draws, so memory stays bounded whatever k.
+
+    Parameters
+    ----------
+    module : VAEModule
+    likelihood : Likelihood
+    x : torch.Tensor of shape (n_rows, n_features)
+    k : int
+    noise : callable
+        ``noise(start, stop, j, c)`` returns the standard normal noise of
+        draws ``j`` to ``j + c - 1`` of rows ``start`` to ``stop - 1``, a
+        tensor of shape (stop - start, c, n_components) like ``x``.
+    max_values : int
+
+    Returns
+    -------
+    bound : torch.Tensor of shape (n_rows,)
+    """
+    linear = (m for m in module.modules() if isinstance(m, torch.nn.Linear))
+    hidden = [m.out_features for m in linear]
+    width = max(likelihood.n_params(x.shape[1]), x.shape[1], *hidden)
+    per_pass = max(1, max_values // width)
+    n_draws = min(k, per_pass)
+    n_rows = max(1, per_pass // n_draws)
+    bounds = []
+    for r in range(0, x.shape[0], n_rows):
+        rows = x[r : r + n_rows]
+        total = torch.full((rows.shape[0],), -math.inf, dtype=x.dtype, device=x.device)
+        for j in range(0, k, n_draws):
+            c = min(n_draws, k - j)
+            eps = noise(r, r + rows.shape[0], j, c)
+            log_w = log_importance_weights(module, likelihood, rows, eps)
+            total = torch.logaddexp(total, torch.logsumexp(log_w, dim=1))
+        bounds.append(total - math.log(k))
+    return torch.cat(bounds)

@@ -11,7 +11,7 @@ from sklearn.exceptions import NotFittedError
 
 import skvae._estimator
 from skvae import VAETransformer
-from skvae._estimator import _linear_path, _spherical_path
+from skvae._interpolation import _linear_path, _spherical_path
 from skvae._objectives import elbo_terms, log_importance_weights
 from skvae._utils import row_normal_noise
 
