@@ -37,7 +37,9 @@ from ._module import ACTIVATIONS, VAEModule
 from ._persistence import _LATER_PARAMS
 from ._persistence import save as _save
 from ._tabular import COVARIANCES, TabularEncoder, gaussian_likelihood, needs_tabular
-from ._training import Rows, data_parallel_world, make_optimizer, train
+from ._optim import make_optimizer
+from ._parallel import data_parallel_world
+from ._training import Rows, train
 from ._utils import (
     as_tensor,
     fits_on_device,
