@@ -5,21 +5,169 @@ object over one row of data. The training loss, ``score_samples``,
 ``inverse_transform`` and ``sample`` all go through the same object, so adding
 a likelihood means adding one class here. This module imports nothing from
 scikit-learn.
+
+Every built-in likelihood is registered with :func:`builtin`: by class name
+in :data:`LIKELIHOOD_CLASSES` (the classes a saved file may name) and, when
+it has one, by its string alias in :data:`LIKELIHOODS` (the names the
+estimators' ``likelihood`` parameter accepts). :func:`make_likelihood` is the
+one place that turns an estimator's ``likelihood`` and ``covariance`` into
+the object it trains.
 """
 
+import copy
 import functools
 import math
+from numbers import Integral, Real
 
 import torch
 from torch import distributions as D
 from torch.nn import functional as F
 
 __all__ = [
+    "LIKELIHOODS",
+    "LIKELIHOOD_CLASSES",
+    "COVARIANCES",
+    "AUTO_FULL_MAX",
+    "builtin",
+    "make_likelihood",
     "Likelihood",
     "GaussianLikelihood",
     "FullCovarianceGaussianLikelihood",
     "BernoulliLikelihood",
 ]
+
+#: string alias -> built-in likelihood class, the values of ``likelihood``
+LIKELIHOODS = {}
+#: class name -> every built-in likelihood class, the ones a file may name
+LIKELIHOOD_CLASSES = {}
+
+#: the values of ``covariance``
+COVARIANCES = ("diagonal", "full", "auto")
+
+#: with ``covariance="auto"``, the most Gaussian features given a full
+#: covariance: beyond, its Cholesky factorisation per row and step costs too
+#: much (``benchmarks/bench_covariance.py``)
+AUTO_FULL_MAX = 64
+
+
+def builtin(cls=None, *, alias=None):
+    """Class decorator registering a built-in likelihood.
+
+    The class enters :data:`LIKELIHOOD_CLASSES` under its name and, with an
+    ``alias``, :data:`LIKELIHOODS` under it. Only skvae's own classes are
+    decorated: a user's subclass of :class:`Likelihood` is not registered,
+    since the file loader rebuilds only the classes listed here.
+
+    Parameters
+    ----------
+    cls : type, optional
+        The class, when used as ``@builtin`` without arguments.
+    alias : str, optional
+        The string that names the class in an estimator's ``likelihood``.
+
+    Returns
+    -------
+    cls or decorator
+    """
+
+    def register(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Likelihood)):
+            raise TypeError(f"builtin registers Likelihood classes, got {cls!r}.")
+        LIKELIHOOD_CLASSES[cls.__name__] = cls
+        if alias is not None:
+            LIKELIHOODS[alias] = cls
+        return cls
+
+    return register if cls is None else register(cls)
+
+
+def make_likelihood(likelihood, *, covariance="diagonal", n_features):
+    """A fresh likelihood object for an estimator's ``likelihood`` parameter.
+
+    Parameters
+    ----------
+    likelihood : str or Likelihood
+        A key of :data:`LIKELIHOODS`, or a likelihood object, which is
+        checked (:meth:`Likelihood.check_params`) and deep-copied so that the
+        caller's object is never trained or changed.
+    covariance : {"diagonal", "full", "auto"}, default="diagonal"
+        Passed to the aliased class's :meth:`Likelihood.for_covariance`: the
+        Gaussian alias gives :class:`GaussianLikelihood` for ``"diagonal"``,
+        :class:`FullCovarianceGaussianLikelihood` for ``"full"``, and the
+        latter up to ``AUTO_FULL_MAX`` features for ``"auto"``. Anything but
+        ``"diagonal"`` is refused for a likelihood object and for aliases
+        without a covariance.
+    n_features : int
+        Number of data features the likelihood will model.
+
+    Returns
+    -------
+    likelihood : Likelihood
+        A new object, not shared with the caller.
+
+    Raises
+    ------
+    ValueError
+        For an unknown alias or covariance, or a covariance the likelihood
+        does not have.
+    TypeError
+        For an object that is not a complete :class:`Likelihood`.
+
+    Examples
+    --------
+    >>> from skvae._likelihoods import make_likelihood
+    >>> make_likelihood("gaussian", n_features=3)
+    GaussianLikelihood(min_scale=0.001)
+    >>> make_likelihood("gaussian", covariance="auto", n_features=3)
+    FullCovarianceGaussianLikelihood(min_scale=0.001)
+    """
+    if covariance not in COVARIANCES:
+        raise ValueError(
+            f"covariance must be one of {list(COVARIANCES)}, got {covariance!r}."
+        )
+    if isinstance(likelihood, str):
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"likelihood must be one of {sorted(LIKELIHOODS)} or a Likelihood "
+                f"object, got {likelihood!r}."
+            )
+        family = LIKELIHOODS[likelihood]
+        if covariance not in family.covariances:
+            raise ValueError(_covariance_refused(covariance, likelihood))
+        return family.for_covariance(covariance, n_features)
+    if not isinstance(likelihood, Likelihood):
+        raise TypeError(
+            f"likelihood must be one of {sorted(LIKELIHOODS)} or a Likelihood "
+            f"object, got {type(likelihood).__name__}."
+        )
+    if covariance != "diagonal":
+        raise ValueError(_covariance_refused(covariance, likelihood))
+    likelihood.check_params()
+    return copy.deepcopy(likelihood)
+
+
+def _covariance_refused(covariance, likelihood):
+    """The message refusing ``covariance`` for ``likelihood`` (alias or object)."""
+    having = [a for a, c in LIKELIHOODS.items() if covariance in c.covariances]
+    return (
+        f"covariance={covariance!r} is a covariance of "
+        f"{' or '.join(f'likelihood={a!r}' for a in having)}; it needs that "
+        f"likelihood, got likelihood={likelihood!r}."
+    )
+
+
+def _check_real(owner, name, value, *, low=0.0):
+    """Raise unless ``value`` is a finite real above ``low`` (not a bool)."""
+    if not isinstance(value, Real) or isinstance(value, bool):
+        raise TypeError(
+            f"{type(owner).__name__}: {name} must be a real number, got "
+            f"{type(value).__name__} {value!r}."
+        )
+    if not (math.isfinite(value) and value > low):
+        raise ValueError(
+            f"{type(owner).__name__}: {name} must be a finite number above {low}, "
+            f"got {value!r}."
+        )
 
 
 class Likelihood:
@@ -31,12 +179,90 @@ class Likelihood:
     must lie in; :class:`~skvae.VAETransformer` refuses data outside it.
 
     Subclasses follow the scikit-learn parameter convention: ``__init__``
-    only stores its keyword arguments, so :meth:`get_params` and ``repr``
-    work without more code.
+    stores its keyword arguments, so :meth:`get_params` and ``repr`` work
+    without more code; the built-in ones then call :meth:`check_params`,
+    which the estimators run again at ``fit`` since attributes may have been
+    set since. A subclass with parameters overrides :meth:`check_params`, one
+    that cannot model every number of features :meth:`check_n_features`,
+    and one with a string alias is registered in the likelihood's module with
+    ``@builtin(alias=...)``.
     """
 
     #: closed interval ``(low, high)`` that every data value must lie in
     support = (-math.inf, math.inf)
+
+    #: the ``covariance`` values :meth:`for_covariance` accepts
+    covariances = ("diagonal",)
+
+    #: the methods a subclass must define
+    _required = ("n_params", "distribution")
+
+    @classmethod
+    def for_covariance(cls, covariance, n_features):
+        """The likelihood of this family with the given ``covariance``.
+
+        The base class has only ``"diagonal"`` (features independent given
+        z) and returns ``cls()``; a family with a coupled variant overrides
+        it and lists its values in ``covariances``.
+
+        Parameters
+        ----------
+        covariance : str
+            One of :data:`COVARIANCES`.
+        n_features : int
+            Number of data features, which ``"auto"`` may consult.
+
+        Returns
+        -------
+        likelihood : Likelihood
+        """
+        if covariance not in cls.covariances:
+            raise ValueError(
+                f"{cls.__name__} has no covariance {covariance!r}; it has "
+                f"{list(cls.covariances)}."
+            )
+        return cls()
+
+    def check_params(self):
+        """Raise if this likelihood's parameters or methods are unusable.
+
+        The base class checks that the subclass defines :meth:`n_params` and
+        :meth:`distribution`, and raises ``TypeError`` naming the missing
+        ones; subclasses with parameters extend it (calling
+        ``super().check_params()``) and raise ``TypeError`` or
+        ``ValueError`` naming the class and the parameter.
+
+        Returns
+        -------
+        None
+        """
+        missing = [
+            name
+            for name in self._required
+            if getattr(type(self), name) is getattr(Likelihood, name)
+        ]
+        if missing:
+            raise TypeError(
+                f"{type(self).__name__} is not a complete likelihood: it must "
+                f"define {' and '.join(m + '()' for m in missing)} (see "
+                "skvae.Likelihood)."
+            )
+
+    def check_n_features(self, n_features):
+        """Raise ``ValueError`` unless this likelihood can model ``n_features``.
+
+        The base class models any number of features; a likelihood laid out
+        for a fixed width (:class:`~skvae.MixedLikelihood`) overrides it.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of data features (columns of the matrix trained on).
+
+        Returns
+        -------
+        None
+        """
 
     def n_params(self, n_features):
         """Number of decoder outputs needed to describe ``n_features`` features.
@@ -232,6 +458,7 @@ class Likelihood:
         return hash((type(self), tuple(sorted(self.get_params().items()))))
 
 
+@builtin(alias="gaussian")
 class GaussianLikelihood(Likelihood):
     """Diagonal Gaussian p(x | z) with a learned per-feature scale.
 
@@ -256,8 +483,23 @@ class GaussianLikelihood(Likelihood):
     torch.Size([5])
     """
 
+    covariances = COVARIANCES
+
     def __init__(self, min_scale=1e-3):
         self.min_scale = min_scale
+        self.check_params()
+
+    @classmethod
+    def for_covariance(cls, covariance, n_features):
+        if covariance == "full" or (
+            covariance == "auto" and n_features <= AUTO_FULL_MAX
+        ):
+            return FullCovarianceGaussianLikelihood()
+        return super().for_covariance("diagonal", n_features)
+
+    def check_params(self):
+        super().check_params()
+        _check_real(self, "min_scale", self.min_scale)
 
     def n_params(self, n_features):
         return 2 * n_features
@@ -308,6 +550,7 @@ def _without_autocast(method):
     return wrapper
 
 
+@builtin
 class FullCovarianceGaussianLikelihood(Likelihood):
     """Gaussian p(x | z) with a learned covariance matrix shared by all rows.
 
@@ -352,6 +595,11 @@ class FullCovarianceGaussianLikelihood(Likelihood):
 
     def __init__(self, min_scale=1e-3):
         self.min_scale = min_scale
+        self.check_params()
+
+    def check_params(self):
+        super().check_params()
+        _check_real(self, "min_scale", self.min_scale)
 
     def n_params(self, n_features):
         return n_features + self.n_shared_params(n_features)
@@ -499,6 +747,7 @@ class FullCovarianceGaussianLikelihood(Likelihood):
         return loc + self._noise(loc, factor, generator)
 
 
+@builtin(alias="bernoulli")
 class BernoulliLikelihood(Likelihood):
     """Independent Bernoulli p(x | z) for data in [0, 1].
 
