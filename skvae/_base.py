@@ -32,11 +32,11 @@ from sklearn.utils.validation import (
 )
 from tqdm.auto import tqdm
 
-from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
+from ._likelihoods import COVARIANCES, LIKELIHOODS, Likelihood, make_likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import _LATER_PARAMS
 from ._persistence import save as _save
-from ._tabular import COVARIANCES, TabularEncoder, gaussian_likelihood, needs_tabular
+from ._tabular import TabularEncoder, needs_tabular
 from ._training import Rows, data_parallel_world, make_optimizer, train
 from ._utils import (
     as_tensor,
@@ -45,8 +45,6 @@ from ._utils import (
     resolve_device,
     to_numpy,
 )
-
-LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
 
 # Rows per forward pass at inference: bounds memory, never changes results.
 _INFERENCE_BATCH = 4096
@@ -243,16 +241,7 @@ class _BaseAutoencoder(
             )
         self._random_state = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
-        if hasattr(self, "tabular_"):  # one likelihood block per kind of column
-            self.likelihood_ = self.tabular_.likelihood()
-        elif self._gaussian():
-            self.likelihood_ = gaussian_likelihood(self.covariance, n_features)()
-        else:
-            self.likelihood_ = (
-                LIKELIHOODS[self.likelihood]()
-                if isinstance(self.likelihood, str)
-                else copy.deepcopy(self.likelihood)
-            )
+        self.likelihood_ = self._make_likelihood(n_features)
         with torch.device("meta"):
             module = VAEModule(
                 n_features,
@@ -331,16 +320,59 @@ class _BaseAutoencoder(
         """Whether X may hold missing values (``missing="mask"``)."""
         return self.missing == "mask"
 
-    def _gaussian(self):
-        """Whether ``likelihood`` names the Gaussian likelihood."""
-        return isinstance(self.likelihood, str) and self.likelihood == "gaussian"
+    def _make_likelihood(self, n_features):
+        """The likelihood ``fit`` trains on ``n_features`` encoded columns.
+
+        The table encoder's (one block per kind of column) when there is
+        one, else :func:`~skvae._likelihoods.make_likelihood` of the
+        ``likelihood`` and ``covariance`` parameters.
+        """
+        if hasattr(self, "tabular_"):
+            return self.tabular_.likelihood()
+        return make_likelihood(
+            self.likelihood, covariance=self.covariance, n_features=n_features
+        )
+
+    def prepare_input(self, X):
+        """X as the input matrix of the fitted model, checked as ``transform`` does.
+
+        The fitted width, feature names and the likelihood's support are
+        checked; a table is encoded by ``tabular_``, with one observation
+        indicator per column after the data columns when fitted with
+        ``missing="mask"``. For estimators that wrap this one (as
+        :class:`~skvae.VAEImputer` does), with :meth:`map_batches`.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features_in_)
+            Data.
+
+        Returns
+        -------
+        X_checked : ndarray of shape (n_samples, n_encoded)
+            A float array, in X's floating dtype for arrays.
+        """
+        check_is_fitted(self)
+        return self._check_X(X, reset=False)
 
     def _check_X(self, X, *, reset):
-        if reset and self.covariance != "diagonal" and not self._gaussian():
-            raise ValueError(
-                f"covariance={self.covariance!r} is a covariance of the Gaussian "
-                f"likelihood; it needs likelihood='gaussian', got {self.likelihood!r}."
-            )
+        if not reset:
+            return self._validated(X, reset=False)
+        if isinstance(self.likelihood, Likelihood):  # before looking at the data
+            self.likelihood.check_params()
+        # what validation sets, restored if it raises: fit changes nothing then
+        before = {k: self.__dict__[k] for k in _DATA_STATE if k in self.__dict__}
+        try:
+            X = self._validated(X, reset=True)
+            self._make_likelihood(X.shape[1]).check_n_features(X.shape[1])
+        except BaseException:
+            for key in _DATA_STATE:
+                self.__dict__.pop(key, None)
+            self.__dict__.update(before)
+            raise
+        return X
+
+    def _validated(self, X, *, reset):
         if (
             reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
         ) or (not reset and hasattr(self, "tabular_")):
@@ -351,9 +383,7 @@ class _BaseAutoencoder(
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         if not X.dtype.isnative:  # DataFrames keep big-endian columns as they are
             X = X.astype(X.dtype.newbyteorder("="))
-        likelihood = self.likelihood_ if not reset else self.likelihood
-        if isinstance(likelihood, str):
-            likelihood = LIKELIHOODS[likelihood]
+        likelihood = self.likelihood_ if not reset else self._make_likelihood(X.shape[1])
         low, high = likelihood.support
         bounded = np.isfinite(low) or np.isfinite(high)
         if bounded and X.size and (X.min() < low or X.max() > high):
@@ -373,7 +403,8 @@ class _BaseAutoencoder(
         column (see :mod:`skvae._tabular`).
         """
         if reset:
-            if not self._gaussian():
+            # the encoder picks each column's likelihood; only the default stands
+            if not (isinstance(self.likelihood, str) and self.likelihood == "gaussian"):
                 raise ValueError(
                     "Mixed-type or incomplete data, and numeric_scaling='quantile', "
                     "are modelled column by column (Gaussian, Bernoulli or "
@@ -404,8 +435,27 @@ class _BaseAutoencoder(
             return self.module_
         return _converted(self.module_, dtype)
 
-    def _map_batches(self, fn, *arrays):
-        """Apply ``fn`` to tensor batches of ``arrays`` and stack the NumPy results."""
+    def map_batches(self, fn, *arrays):
+        """Apply ``fn`` to batches of rows of the fitted module's inputs.
+
+        The rows of ``arrays`` (as :meth:`prepare_input` returns them) are
+        cut into batches, moved to ``device_`` as tensors in their dtype
+        (float64 or float32), and ``fn(module, *batches)`` is called under
+        ``torch.inference_mode`` with ``module_`` in that dtype. For
+        estimators that wrap this one.
+
+        Parameters
+        ----------
+        fn : callable
+            ``fn(module, *batches) -> torch.Tensor`` with one row per input row.
+        *arrays : ndarray of shape (n_samples, ...)
+            Row-aligned float arrays; the first one sets the dtype.
+
+        Returns
+        -------
+        out : ndarray of shape (n_samples, ...)
+            The results of the batches, stacked, on the CPU.
+        """
         dtype = torch.float64 if arrays[0].dtype == np.float64 else torch.float32
         module = self._inference_module(dtype)
         out = []
@@ -434,7 +484,7 @@ class _BaseAutoencoder(
         if "module_" not in self.__dict__:  # skip get_tags on the fitted path
             check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        return self._map_batches(_encoder_mean, X)
+        return self.map_batches(_encoder_mean, X)
 
     def inverse_transform(self, X):
         """Decode latent points to the mean of p(x | z) in data space.
@@ -473,7 +523,7 @@ class _BaseAutoencoder(
             def decode(module, z):
                 return self.likelihood_.sample(module.decode(z), generator)
 
-        out = self._map_batches(decode, Z)
+        out = self.map_batches(decode, Z)
         if hasattr(self, "tabular_"):
             return self.tabular_.inverse_transform(out, dtype=out.dtype)
         return out
@@ -571,6 +621,10 @@ class _BaseAutoencoder(
         optimizer_state = self.optimizer_
         self.optimizer_ = make_optimizer(self.module_.parameters(), 1e-3)
         self.optimizer_.load_state_dict(optimizer_state)
+
+
+#: the attributes that validating X in fit sets, restored when fit refuses X
+_DATA_STATE = ("n_features_in_", "feature_names_in_", "tabular_")
 
 
 def _encoder_mean(module, x):
