@@ -10,7 +10,6 @@ Subclasses declare their constructor and say how they are trained through
 import copy
 import inspect
 import warnings
-import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,6 +31,7 @@ from sklearn.utils.validation import (
 )
 from tqdm.auto import tqdm
 
+from . import _gaussian, _mixed  # noqa: F401  (register their likelihoods)
 from ._likelihoods import COVARIANCES, LIKELIHOODS, Likelihood, make_likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import _LATER_PARAMS
@@ -40,9 +40,11 @@ from ._tabular import TabularEncoder, needs_tabular
 from ._training import Rows, data_parallel_world, make_optimizer, train
 from ._utils import (
     as_tensor,
+    converted_module,
     fits_on_device,
     make_generator,
     resolve_device,
+    state_dict_to_cpu,
     to_numpy,
 )
 
@@ -321,12 +323,8 @@ class _BaseAutoencoder(
         return self.missing == "mask"
 
     def _make_likelihood(self, n_features):
-        """The likelihood ``fit`` trains on ``n_features`` encoded columns.
-
-        The table encoder's (one block per kind of column) when there is
-        one, else :func:`~skvae._likelihoods.make_likelihood` of the
-        ``likelihood`` and ``covariance`` parameters.
-        """
+        """The likelihood ``fit`` trains on ``n_features`` encoded columns: the
+        table encoder's, else :func:`~skvae._likelihoods.make_likelihood`'s."""
         if hasattr(self, "tabular_"):
             return self.tabular_.likelihood()
         return make_likelihood(
@@ -334,23 +332,11 @@ class _BaseAutoencoder(
         )
 
     def prepare_input(self, X):
-        """X as the input matrix of the fitted model, checked as ``transform`` does.
+        """X checked as :meth:`transform` does, as the fitted module's input.
 
-        The fitted width, feature names and the likelihood's support are
-        checked; a table is encoded by ``tabular_``, with one observation
-        indicator per column after the data columns when fitted with
-        ``missing="mask"``. For estimators that wrap this one (as
-        :class:`~skvae.VAEImputer` does), with :meth:`map_batches`.
-
-        Parameters
-        ----------
-        X : array-like or DataFrame of shape (n_samples, n_features_in_)
-            Data.
-
-        Returns
-        -------
-        X_checked : ndarray of shape (n_samples, n_encoded)
-            A float array, in X's floating dtype for arrays.
+        A table is encoded by ``tabular_``, with one observation indicator
+        per column after the data columns with ``missing="mask"``. For
+        estimators wrapping this one, with :meth:`map_batches`.
         """
         check_is_fitted(self)
         return self._check_X(X, reset=False)
@@ -360,30 +346,29 @@ class _BaseAutoencoder(
             return self._validated(X, reset=False)
         if isinstance(self.likelihood, Likelihood):  # before looking at the data
             self.likelihood.check_params()
-        # what validation sets, restored if it raises: fit changes nothing then
         before = {k: self.__dict__[k] for k in _DATA_STATE if k in self.__dict__}
-        try:
-            X = self._validated(X, reset=True)
-            self._make_likelihood(X.shape[1]).check_n_features(X.shape[1])
+        try:  # validation sets _DATA_STATE; a refused fit restores it
+            return self._validated(X, reset=True)
         except BaseException:
             for key in _DATA_STATE:
                 self.__dict__.pop(key, None)
             self.__dict__.update(before)
             raise
-        return X
 
     def _validated(self, X, *, reset):
         if (
             reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
         ) or (not reset and hasattr(self, "tabular_")):
-            return self._check_table(X, reset=reset)
+            return self._check_table(X, reset=reset)  # its likelihood fits it
         if reset and hasattr(self, "tabular_"):
             del self.tabular_
         if reset or not self._is_clean_array(X):
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         if not X.dtype.isnative:  # DataFrames keep big-endian columns as they are
             X = X.astype(X.dtype.newbyteorder("="))
-        likelihood = self.likelihood_ if not reset else self._make_likelihood(X.shape[1])
+        likelihood = self._make_likelihood(X.shape[1]) if reset else self.likelihood_
+        if reset:
+            likelihood.check_n_features(X.shape[1])
         low, high = likelihood.support
         bounded = np.isfinite(low) or np.isfinite(high)
         if bounded and X.size and (X.min() < low or X.max() > high):
@@ -398,9 +383,8 @@ class _BaseAutoencoder(
 
         On ``reset`` the encoder is fitted and stored as ``tabular_``; it
         scales numeric columns (``numeric_scaling``), one-hot encodes
-        categorical ones and,
-        with missing values allowed, appends an observation indicator per
-        column (see :mod:`skvae._tabular`).
+        categorical ones and, with missing values allowed, appends an
+        observation indicator per column (see :mod:`skvae._tabular`).
         """
         if reset:
             # the encoder picks each column's likelihood; only the default stands
@@ -433,28 +417,16 @@ class _BaseAutoencoder(
         """
         if dtype == torch.float32:
             return self.module_
-        return _converted(self.module_, dtype)
+        return converted_module(self.module_, dtype)
 
     def map_batches(self, fn, *arrays):
-        """Apply ``fn`` to batches of rows of the fitted module's inputs.
+        """Stack ``fn(module, *batches)`` over batches of rows of ``arrays``.
 
-        The rows of ``arrays`` (as :meth:`prepare_input` returns them) are
-        cut into batches, moved to ``device_`` as tensors in their dtype
-        (float64 or float32), and ``fn(module, *batches)`` is called under
-        ``torch.inference_mode`` with ``module_`` in that dtype. For
-        estimators that wrap this one.
-
-        Parameters
-        ----------
-        fn : callable
-            ``fn(module, *batches) -> torch.Tensor`` with one row per input row.
-        *arrays : ndarray of shape (n_samples, ...)
-            Row-aligned float arrays; the first one sets the dtype.
-
-        Returns
-        -------
-        out : ndarray of shape (n_samples, ...)
-            The results of the batches, stacked, on the CPU.
+        Each batch is a tensor on ``device_`` in the first array's dtype
+        (float64 or float32), ``module`` is ``module_`` in that dtype, and
+        ``fn`` runs under ``torch.inference_mode``; the results come back as
+        one NumPy array. For estimators wrapping this one, on the output of
+        :meth:`prepare_input`.
         """
         dtype = torch.float64 if arrays[0].dtype == np.float64 else torch.float32
         module = self._inference_module(dtype)
@@ -596,7 +568,7 @@ class _BaseAutoencoder(
             if self.device_.type != "cpu":
                 module = copy.deepcopy(module).cpu()
             state["module_"] = module
-            state["optimizer_"] = _to_cpu(self.optimizer_.state_dict())
+            state["optimizer_"] = state_dict_to_cpu(self.optimizer_.state_dict())
         return state
 
     def __setstate__(self, state):
@@ -637,34 +609,3 @@ def _discard_fitted_state(estimator):
         fitted = name.endswith("_") and not name.startswith("__")
         if fitted or name == "_random_state":
             delattr(estimator, name)
-
-
-# Converted copies of fitted modules, so that float64 inference does not copy
-# the weights on every call. Keyed weakly by the module (the estimator's
-# __dict__ stays untouched) and refreshed when any parameter changes.
-_CONVERTED = weakref.WeakKeyDictionary()
-
-
-def _converted(module, dtype):
-    """A copy of ``module`` in ``dtype``, cached until its parameters change."""
-    cached = _CONVERTED.get(module, {}).get(dtype)
-    if cached is not None:
-        params, version, converted = cached
-        if version == [(p.data_ptr(), p._version) for p in params]:
-            return converted
-    params = list(module.parameters())
-    version = [(p.data_ptr(), p._version) for p in params]
-    converted = copy.deepcopy(module).to(dtype)
-    _CONVERTED.setdefault(module, {})[dtype] = (params, version, converted)
-    return converted
-
-
-def _to_cpu(obj):
-    """A copy of a nested state dict with every tensor on the CPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj
