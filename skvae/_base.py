@@ -38,7 +38,7 @@ from ._optim import make_optimizer
 from ._parallel import data_parallel_world
 from ._persistence import _LATER_PARAMS
 from ._persistence import save as _save
-from ._tabular import TabularEncoder, needs_tabular
+from ._tabular import TabularEncoder, is_frame, needs_tabular
 from ._training import Rows, train
 from ._utils import (
     as_tensor,
@@ -388,6 +388,12 @@ class _BaseAutoencoder(
         categorical ones and, with missing values allowed, appends an
         observation indicator per column (see :mod:`skvae._tabular`).
         """
+        if not is_frame(X):
+            X = check_array(
+                X,
+                dtype=[np.float64, np.float32],
+                ensure_all_finite="allow-nan" if self._allows_missing() else True,
+            )
         if reset:
             # the encoder picks each column's likelihood; only the default stands
             if not (isinstance(self.likelihood, str) and self.likelihood == "gaussian"):

@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-def _is_frame(X):
+def is_frame(X):
     return hasattr(X, "dtypes") and hasattr(X, "columns") and hasattr(X, "iloc")
 
 
@@ -63,7 +63,7 @@ def needs_tabular(X, allow_missing, numeric="standard"):
     """
     if allow_missing or numeric != "standard":
         return True
-    return _is_frame(X) and not all(_is_number(d) for d in X.dtypes)
+    return is_frame(X) and not all(_is_number(d) for d in X.dtypes)
 
 
 class _Numeric:
@@ -290,7 +290,7 @@ class TabularEncoder:
 
     def fit(self, X):
         """Learn the columns' kinds, scales and categories from X."""
-        if _is_frame(X):
+        if is_frame(X):
             self.columns_ = list(X.columns)
             self.frame_ = True
             columns = [X.iloc[:, j] for j in range(X.shape[1])]
@@ -379,13 +379,22 @@ class TabularEncoder:
     # ------------------------------------------------------------ encoding
 
     def _check_array(self, X):
-        from sklearn.utils.validation import check_array
+        """A 2-D float array, refused if it holds what the encoder cannot take.
 
-        return check_array(
-            X,
-            dtype=[np.float64, np.float32],
-            ensure_all_finite="allow-nan" if self.allow_missing else True,
-        )
+        The estimators check arrays with scikit-learn's ``check_array`` before
+        they get here (this module is below the scikit-learn face); this is
+        the encoder's own guard when it is used directly.
+        """
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"Expected a 2-D array, got {X.ndim}-D.")
+        if X.dtype not in (np.float32, np.float64):
+            if X.dtype.kind not in "biuf":
+                raise ValueError(f"Expected numeric values, got dtype {X.dtype}.")
+            X = X.astype(np.float64)
+        if np.isinf(X).any() or (not self.allow_missing and np.isnan(X).any()):
+            raise ValueError("Input X contains infinity or NaN.")
+        return X
 
     def _check_missing(self, columns):
         if self.allow_missing:
@@ -404,7 +413,7 @@ class TabularEncoder:
         ``owner`` names the estimator in error messages.
         """
         if self.frame_:
-            if not _is_frame(X):
+            if not is_frame(X):
                 raise TypeError(
                     f"{owner} was fitted on a DataFrame, whose columns it encodes "
                     "one by one; pass a DataFrame with the same columns, not "
