@@ -10,7 +10,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._base import _BaseAutoencoder
+from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
+from ._persistence import FloatArray, Int, register
 from ._training import (
     data_parallel_world,
     elbo_terms,
@@ -34,6 +35,14 @@ _KL_ROWS = 10_000
 _IWAE_VALUES = 2**20
 
 
+@register(
+    attributes={
+        **FITTED_ATTRIBUTES,
+        "kl_per_component_": FloatArray(("n_components",)),
+        "n_active_components_": Int(low=0, high="n_components"),
+    },
+    later_params=("numeric_scaling", "n_importance_train", "covariance"),
+)
 class VAETransformer(_BaseAutoencoder):
     """Variational autoencoder as a scikit-learn transformer.
 
