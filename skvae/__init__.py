@@ -3,12 +3,8 @@
 from ._autoencoder import AutoencoderTransformer
 from ._estimator import VAETransformer
 from ._imputer import VAEImputer
-from ._likelihoods import (
-    BernoulliLikelihood,
-    FullCovarianceGaussianLikelihood,
-    GaussianLikelihood,
-    Likelihood,
-)
+from ._gaussian import FullCovarianceGaussianLikelihood, GaussianLikelihood
+from ._likelihoods import BernoulliLikelihood, Likelihood
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule
 from ._persistence import load

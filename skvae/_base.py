@@ -10,7 +10,6 @@ Subclasses declare their constructor and say how they are trained through
 import copy
 import inspect
 import warnings
-import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -32,7 +31,8 @@ from sklearn.utils.validation import (
 )
 from tqdm.auto import tqdm
 
-from ._likelihoods import BernoulliLikelihood, GaussianLikelihood, Likelihood
+from . import _gaussian, _mixed  # noqa: F401  (register their likelihoods)
+from ._likelihoods import COVARIANCES, LIKELIHOODS, Likelihood, make_likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._persistence import (
     Float,
@@ -47,17 +47,17 @@ from ._persistence import (
     later_params,
 )
 from ._persistence import save as _save
-from ._tabular import COVARIANCES, TabularEncoder, gaussian_likelihood, needs_tabular
+from ._tabular import TabularEncoder, needs_tabular
 from ._training import Rows, data_parallel_world, make_optimizer, train
 from ._utils import (
     as_tensor,
+    converted_module,
     fits_on_device,
     make_generator,
     resolve_device,
+    state_dict_to_cpu,
     to_numpy,
 )
-
-LIKELIHOODS = {"gaussian": GaussianLikelihood, "bernoulli": BernoulliLikelihood}
 
 # Rows per forward pass at inference: bounds memory, never changes results.
 _INFERENCE_BATCH = 4096
@@ -278,16 +278,7 @@ class _BaseAutoencoder(
             )
         self._random_state = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
-        if hasattr(self, "tabular_"):  # one likelihood block per kind of column
-            self.likelihood_ = self.tabular_.likelihood()
-        elif self._gaussian():
-            self.likelihood_ = gaussian_likelihood(self.covariance, n_features)()
-        else:
-            self.likelihood_ = (
-                LIKELIHOODS[self.likelihood]()
-                if isinstance(self.likelihood, str)
-                else copy.deepcopy(self.likelihood)
-            )
+        self.likelihood_ = self._make_likelihood(n_features)
         with torch.device("meta"):
             module = VAEModule(
                 n_features,
@@ -366,29 +357,53 @@ class _BaseAutoencoder(
         """Whether X may hold missing values (``missing="mask"``)."""
         return self.missing == "mask"
 
-    def _gaussian(self):
-        """Whether ``likelihood`` names the Gaussian likelihood."""
-        return isinstance(self.likelihood, str) and self.likelihood == "gaussian"
+    def _make_likelihood(self, n_features):
+        """The likelihood ``fit`` trains on ``n_features`` encoded columns: the
+        table encoder's, else :func:`~skvae._likelihoods.make_likelihood`'s."""
+        if hasattr(self, "tabular_"):
+            return self.tabular_.likelihood()
+        return make_likelihood(
+            self.likelihood, covariance=self.covariance, n_features=n_features
+        )
+
+    def prepare_input(self, X):
+        """X checked as :meth:`transform` does, as the fitted module's input.
+
+        A table is encoded by ``tabular_``, with one observation indicator
+        per column after the data columns with ``missing="mask"``. For
+        estimators wrapping this one, with :meth:`map_batches`.
+        """
+        check_is_fitted(self)
+        return self._check_X(X, reset=False)
 
     def _check_X(self, X, *, reset):
-        if reset and self.covariance != "diagonal" and not self._gaussian():
-            raise ValueError(
-                f"covariance={self.covariance!r} is a covariance of the Gaussian "
-                f"likelihood; it needs likelihood='gaussian', got {self.likelihood!r}."
-            )
+        if not reset:
+            return self._validated(X, reset=False)
+        if isinstance(self.likelihood, Likelihood):  # before looking at the data
+            self.likelihood.check_params()
+        before = {k: self.__dict__[k] for k in _DATA_STATE if k in self.__dict__}
+        try:  # validation sets _DATA_STATE; a refused fit restores it
+            return self._validated(X, reset=True)
+        except BaseException:
+            for key in _DATA_STATE:
+                self.__dict__.pop(key, None)
+            self.__dict__.update(before)
+            raise
+
+    def _validated(self, X, *, reset):
         if (
             reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
         ) or (not reset and hasattr(self, "tabular_")):
-            return self._check_table(X, reset=reset)
+            return self._check_table(X, reset=reset)  # its likelihood fits it
         if reset and hasattr(self, "tabular_"):
             del self.tabular_
         if reset or not self._is_clean_array(X):
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         if not X.dtype.isnative:  # DataFrames keep big-endian columns as they are
             X = X.astype(X.dtype.newbyteorder("="))
-        likelihood = self.likelihood_ if not reset else self.likelihood
-        if isinstance(likelihood, str):
-            likelihood = LIKELIHOODS[likelihood]
+        likelihood = self._make_likelihood(X.shape[1]) if reset else self.likelihood_
+        if reset:
+            likelihood.check_n_features(X.shape[1])
         low, high = likelihood.support
         bounded = np.isfinite(low) or np.isfinite(high)
         if bounded and X.size and (X.min() < low or X.max() > high):
@@ -403,12 +418,12 @@ class _BaseAutoencoder(
 
         On ``reset`` the encoder is fitted and stored as ``tabular_``; it
         scales numeric columns (``numeric_scaling``), one-hot encodes
-        categorical ones and,
-        with missing values allowed, appends an observation indicator per
-        column (see :mod:`skvae._tabular`).
+        categorical ones and, with missing values allowed, appends an
+        observation indicator per column (see :mod:`skvae._tabular`).
         """
         if reset:
-            if not self._gaussian():
+            # the encoder picks each column's likelihood; only the default stands
+            if not (isinstance(self.likelihood, str) and self.likelihood == "gaussian"):
                 raise ValueError(
                     "Mixed-type or incomplete data, and numeric_scaling='quantile', "
                     "are modelled column by column (Gaussian, Bernoulli or "
@@ -437,10 +452,17 @@ class _BaseAutoencoder(
         """
         if dtype == torch.float32:
             return self.module_
-        return _converted(self.module_, dtype)
+        return converted_module(self.module_, dtype)
 
-    def _map_batches(self, fn, *arrays):
-        """Apply ``fn`` to tensor batches of ``arrays`` and stack the NumPy results."""
+    def map_batches(self, fn, *arrays):
+        """Stack ``fn(module, *batches)`` over batches of rows of ``arrays``.
+
+        Each batch is a tensor on ``device_`` in the first array's dtype
+        (float64 or float32), ``module`` is ``module_`` in that dtype, and
+        ``fn`` runs under ``torch.inference_mode``; the results come back as
+        one NumPy array. For estimators wrapping this one, on the output of
+        :meth:`prepare_input`.
+        """
         dtype = torch.float64 if arrays[0].dtype == np.float64 else torch.float32
         module = self._inference_module(dtype)
         out = []
@@ -469,7 +491,7 @@ class _BaseAutoencoder(
         if "module_" not in self.__dict__:  # skip get_tags on the fitted path
             check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        return self._map_batches(_encoder_mean, X)
+        return self.map_batches(_encoder_mean, X)
 
     def inverse_transform(self, X):
         """Decode latent points to the mean of p(x | z) in data space.
@@ -508,7 +530,7 @@ class _BaseAutoencoder(
             def decode(module, z):
                 return self.likelihood_.sample(module.decode(z), generator)
 
-        out = self._map_batches(decode, Z)
+        out = self.map_batches(decode, Z)
         if hasattr(self, "tabular_"):
             return self.tabular_.inverse_transform(out, dtype=out.dtype)
         return out
@@ -581,7 +603,7 @@ class _BaseAutoencoder(
             if self.device_.type != "cpu":
                 module = copy.deepcopy(module).cpu()
             state["module_"] = module
-            state["optimizer_"] = _to_cpu(self.optimizer_.state_dict())
+            state["optimizer_"] = state_dict_to_cpu(self.optimizer_.state_dict())
         return state
 
     def __setstate__(self, state):
@@ -608,6 +630,10 @@ class _BaseAutoencoder(
         self.optimizer_.load_state_dict(optimizer_state)
 
 
+#: the attributes that validating X in fit sets, restored when fit refuses X
+_DATA_STATE = ("n_features_in_", "feature_names_in_", "tabular_")
+
+
 def _encoder_mean(module, x):
     return module.encode(x)[0]
 
@@ -618,34 +644,3 @@ def _discard_fitted_state(estimator):
         fitted = name.endswith("_") and not name.startswith("__")
         if fitted or name == "_random_state":
             delattr(estimator, name)
-
-
-# Converted copies of fitted modules, so that float64 inference does not copy
-# the weights on every call. Keyed weakly by the module (the estimator's
-# __dict__ stays untouched) and refreshed when any parameter changes.
-_CONVERTED = weakref.WeakKeyDictionary()
-
-
-def _converted(module, dtype):
-    """A copy of ``module`` in ``dtype``, cached until its parameters change."""
-    cached = _CONVERTED.get(module, {}).get(dtype)
-    if cached is not None:
-        params, version, converted = cached
-        if version == [(p.data_ptr(), p._version) for p in params]:
-            return converted
-    params = list(module.parameters())
-    version = [(p.data_ptr(), p._version) for p in params]
-    converted = copy.deepcopy(module).to(dtype)
-    _CONVERTED.setdefault(module, {})[dtype] = (params, version, converted)
-    return converted
-
-
-def _to_cpu(obj):
-    """A copy of a nested state dict with every tensor on the CPU."""
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return obj

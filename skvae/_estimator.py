@@ -323,7 +323,7 @@ class VAETransformer(_BaseAutoencoder):
         # An evenly spaced subset estimates the means well enough to order the
         # dimensions, and keeps this pass a small share of a short fit's time.
         step = -(-X.shape[0] // _KL_ROWS)  # ceil: at most _KL_ROWS rows
-        kl = self._map_batches(kl_per_dimension, np.asarray(X[::step], np.float32))
+        kl = self.map_batches(kl_per_dimension, np.asarray(X[::step], np.float32))
         if data_parallel_world()[1] > 1:  # every rank must reorder alike
             kl = mean_across_processes(
                 kl.sum(axis=0, dtype=np.float64), len(kl), self.device_
@@ -367,7 +367,7 @@ class VAETransformer(_BaseAutoencoder):
             loc, log_scale = module.encode(x)
             return torch.cat([loc, torch.exp(log_scale)], dim=-1)
 
-        out = self._map_batches(loc_and_scale, X)
+        out = self.map_batches(loc_and_scale, X)
         d = self.n_components
         return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
 
@@ -490,7 +490,7 @@ class VAETransformer(_BaseAutoencoder):
             )
         dtype = np.result_type(X_start, X_end)
         start, end = (
-            self._map_batches(lambda m, x: m.encode(x)[0], x.astype(dtype, copy=False))
+            self.map_batches(lambda m, x: m.encode(x)[0], x.astype(dtype, copy=False))
             for x in (X_start, X_end)
         )
         t = np.linspace(0.0, 1.0, n_steps, dtype=dtype)
@@ -544,7 +544,7 @@ class VAETransformer(_BaseAutoencoder):
         _check_count(n_importance, "n_importance")
         X = self._check_X(X, reset=False)
         if n_importance > 1:
-            return self._map_batches(
+            return self.map_batches(
                 lambda module, x: self._iwae_bound(module, x, n_importance), X
             )
         eps = row_normal_noise(X, (self.n_components,)).astype(X.dtype)
@@ -553,7 +553,7 @@ class VAETransformer(_BaseAutoencoder):
             recon, kl = elbo_terms(module, self.likelihood_, x, eps=e)
             return -(recon + kl)
 
-        return self._map_batches(elbo, X, eps)
+        return self.map_batches(elbo, X, eps)
 
     def _iwae_bound(self, module, x, k):
         """Importance-weighted bound of the rows of ``x`` with k draws each.

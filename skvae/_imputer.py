@@ -1,6 +1,6 @@
 """VAEImputer: missing values filled in by a variational autoencoder."""
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 import torch
@@ -11,18 +11,32 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._estimator import VAETransformer, _check_count, _decoder_noise_generator
 from ._persistence import Int, Nested, OutputConfig, StrArray, register
 from ._persistence import save as _save
-from ._tabular import COVARIANCES
 from ._training import importance_draws
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
 
 #: at most this many activations per layer in one pass of imputation draws
 _IMPUTE_VALUES = 2**20
+
+#: the parameters VAEImputer passes on to its VAETransformer as they are
+_SHARED_PARAMS = (
+    "n_components",
+    "hidden_layer_sizes",
+    "beta",
+    "batch_size",
+    "learning_rate_init",
+    "covariance",
+    "max_iter",
+    "n_importance_train",
+    "device",
+    "random_state",
+    "verbose",
+)
 
 
 @register(
@@ -164,19 +178,13 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     (3, 5, 10)
     """
 
+    # the parameters passed on to vae_ mean what they mean there
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like"],
-        "beta": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "covariance": [StrOptions(set(COVARIANCES))],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "n_importance_train": [Interval(Integral, 1, None, closed="left")],
+        **{
+            name: VAETransformer._parameter_constraints[name]
+            for name in _SHARED_PARAMS
+        },
         "n_importance": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -225,17 +233,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted imputer.
         """
         self.vae_ = VAETransformer(
-            self.n_components,
-            hidden_layer_sizes=self.hidden_layer_sizes,
-            beta=self.beta,
-            batch_size=self.batch_size,
-            learning_rate_init=self.learning_rate_init,
-            covariance=self.covariance,
-            max_iter=self.max_iter,
-            n_importance_train=self.n_importance_train,
-            device=self.device,
-            random_state=self.random_state,
-            verbose=self.verbose,
+            **{name: getattr(self, name) for name in _SHARED_PARAMS},
             missing="mask",
         ).fit(X)
         self.n_features_in_ = self.vae_.n_features_in_
@@ -319,7 +317,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         None, else ``n_imputations`` drawn by sampling importance resampling."""
         check_is_fitted(self)
         vae = self.vae_
-        encoded = vae._check_X(X, reset=False)
+        encoded = vae.prepare_input(X)
         n_features = encoded.shape[1] - vae.n_features_in_
         observed = encoded[:, n_features:] > 0.5
         likelihood, k, d = vae.likelihood_, self.n_importance, vae.n_components
@@ -375,7 +373,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         incomplete = np.flatnonzero(~observed.all(axis=1))
         filled = np.zeros((len(encoded), m, n_features), dtype=encoded.dtype)
         if len(incomplete):
-            values = vae._map_batches(fill, encoded[incomplete])
+            values = vae.map_batches(fill, encoded[incomplete])
             filled[incomplete] = values.reshape(len(incomplete), m, n_features)
         # observation indicators are in block order; back to column order
         mask = np.empty_like(observed)

@@ -3,23 +3,172 @@
 A likelihood turns the raw decoder outputs into a ``torch.distributions``
 object over one row of data. The training loss, ``score_samples``,
 ``inverse_transform`` and ``sample`` all go through the same object, so adding
-a likelihood means adding one class here. This module imports nothing from
+a likelihood means adding one class. This module imports nothing from
 scikit-learn.
+
+It holds the base class, :class:`BernoulliLikelihood`, the registry and
+:func:`make_likelihood`; the Gaussian likelihoods are in
+:mod:`skvae._gaussian` and the table ones in :mod:`skvae._mixed`. Every
+built-in class is registered where it is defined, with :func:`builtin`: by
+class name in :data:`LIKELIHOOD_CLASSES` (the classes a saved file may name)
+and, when it has one, by its string alias in :data:`LIKELIHOODS` (the names
+the estimators' ``likelihood`` parameter accepts). Importing ``skvae``
+imports all of them, so the registry is complete whenever any skvae module
+is. :func:`make_likelihood` is the one place that turns an estimator's
+``likelihood`` and ``covariance`` into the object it trains.
 """
 
-import functools
+import copy
 import math
+from numbers import Integral, Real
 
 import torch
 from torch import distributions as D
 from torch.nn import functional as F
 
 __all__ = [
+    "LIKELIHOODS",
+    "LIKELIHOOD_CLASSES",
+    "COVARIANCES",
+    "AUTO_FULL_MAX",
+    "builtin",
+    "make_likelihood",
     "Likelihood",
-    "GaussianLikelihood",
-    "FullCovarianceGaussianLikelihood",
     "BernoulliLikelihood",
 ]
+
+#: string alias -> built-in likelihood class, the values of ``likelihood``
+LIKELIHOODS = {}
+#: class name -> every built-in likelihood class, the ones a file may name
+LIKELIHOOD_CLASSES = {}
+
+#: the values of ``covariance``
+COVARIANCES = ("diagonal", "full", "auto")
+
+#: with ``covariance="auto"``, the most Gaussian features given a full
+#: covariance: beyond, its Cholesky factorisation per row and step costs too
+#: much (``benchmarks/bench_covariance.py``)
+AUTO_FULL_MAX = 64
+
+
+def builtin(cls=None, *, alias=None):
+    """Class decorator registering a built-in likelihood.
+
+    The class enters :data:`LIKELIHOOD_CLASSES` under its name and, with an
+    ``alias``, :data:`LIKELIHOODS` under it. Only skvae's own classes are
+    decorated: a user's subclass of :class:`Likelihood` is not registered,
+    since the file loader rebuilds only the classes listed here.
+
+    Parameters
+    ----------
+    cls : type, optional
+        The class, when used as ``@builtin`` without arguments.
+    alias : str, optional
+        The string that names the class in an estimator's ``likelihood``.
+
+    Returns
+    -------
+    cls or decorator
+    """
+
+    def register(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Likelihood)):
+            raise TypeError(f"builtin registers Likelihood classes, got {cls!r}.")
+        LIKELIHOOD_CLASSES[cls.__name__] = cls
+        if alias is not None:
+            LIKELIHOODS[alias] = cls
+        return cls
+
+    return register if cls is None else register(cls)
+
+
+def make_likelihood(likelihood, *, covariance="diagonal", n_features):
+    """A fresh likelihood object for an estimator's ``likelihood`` parameter.
+
+    Parameters
+    ----------
+    likelihood : str or Likelihood
+        A key of :data:`LIKELIHOODS`, or a likelihood object, which is
+        checked (:meth:`Likelihood.check_params`) and deep-copied so that the
+        caller's object is never trained or changed.
+    covariance : {"diagonal", "full", "auto"}, default="diagonal"
+        Passed to the aliased class's :meth:`Likelihood.for_covariance`: the
+        Gaussian alias gives :class:`GaussianLikelihood` for ``"diagonal"``,
+        :class:`FullCovarianceGaussianLikelihood` for ``"full"``, and the
+        latter up to ``AUTO_FULL_MAX`` features for ``"auto"``. Anything but
+        ``"diagonal"`` is refused for a likelihood object and for aliases
+        without a covariance.
+    n_features : int
+        Number of data features the likelihood will model.
+
+    Returns
+    -------
+    likelihood : Likelihood
+        A new object, not shared with the caller.
+
+    Raises
+    ------
+    ValueError
+        For an unknown alias or covariance, or a covariance the likelihood
+        does not have.
+    TypeError
+        For an object that is not a complete :class:`Likelihood`.
+
+    Examples
+    --------
+    >>> from skvae._likelihoods import make_likelihood
+    >>> make_likelihood("gaussian", n_features=3)
+    GaussianLikelihood(min_scale=0.001)
+    >>> make_likelihood("gaussian", covariance="auto", n_features=3)
+    FullCovarianceGaussianLikelihood(min_scale=0.001)
+    """
+    if covariance not in COVARIANCES:
+        raise ValueError(
+            f"covariance must be one of {list(COVARIANCES)}, got {covariance!r}."
+        )
+    if isinstance(likelihood, str):
+        if likelihood not in LIKELIHOODS:
+            raise ValueError(
+                f"likelihood must be one of {sorted(LIKELIHOODS)} or a Likelihood "
+                f"object, got {likelihood!r}."
+            )
+        family = LIKELIHOODS[likelihood]
+        if covariance not in family.covariances:
+            raise ValueError(_covariance_refused(covariance, likelihood))
+        return family.for_covariance(covariance, n_features)
+    if not isinstance(likelihood, Likelihood):
+        raise TypeError(
+            f"likelihood must be one of {sorted(LIKELIHOODS)} or a Likelihood "
+            f"object, got {type(likelihood).__name__}."
+        )
+    if covariance != "diagonal":
+        raise ValueError(_covariance_refused(covariance, likelihood))
+    likelihood.check_params()
+    return copy.deepcopy(likelihood)
+
+
+def _covariance_refused(covariance, likelihood):
+    """The message refusing ``covariance`` for ``likelihood`` (alias or object)."""
+    having = [a for a, c in LIKELIHOODS.items() if covariance in c.covariances]
+    return (
+        f"covariance={covariance!r} is a covariance of "
+        f"{' or '.join(f'likelihood={a!r}' for a in having)}; it needs that "
+        f"likelihood, got likelihood={likelihood!r}."
+    )
+
+
+def _check_real(owner, name, value, *, low=0.0):
+    """Raise unless ``value`` is a finite real above ``low`` (not a bool)."""
+    if not isinstance(value, Real) or isinstance(value, bool):
+        raise TypeError(
+            f"{type(owner).__name__}: {name} must be a real number, got "
+            f"{type(value).__name__} {value!r}."
+        )
+    if not (math.isfinite(value) and value > low):
+        raise ValueError(
+            f"{type(owner).__name__}: {name} must be a finite number above {low}, "
+            f"got {value!r}."
+        )
 
 
 class Likelihood:
@@ -31,12 +180,90 @@ class Likelihood:
     must lie in; :class:`~skvae.VAETransformer` refuses data outside it.
 
     Subclasses follow the scikit-learn parameter convention: ``__init__``
-    only stores its keyword arguments, so :meth:`get_params` and ``repr``
-    work without more code.
+    stores its keyword arguments, so :meth:`get_params` and ``repr`` work
+    without more code; the built-in ones then call :meth:`check_params`,
+    which the estimators run again at ``fit`` since attributes may have been
+    set since. A subclass with parameters overrides :meth:`check_params`, one
+    that cannot model every number of features :meth:`check_n_features`,
+    and one with a string alias is registered in the likelihood's module with
+    ``@builtin(alias=...)``.
     """
 
     #: closed interval ``(low, high)`` that every data value must lie in
     support = (-math.inf, math.inf)
+
+    #: the ``covariance`` values :meth:`for_covariance` accepts
+    covariances = ("diagonal",)
+
+    #: the methods a subclass must define
+    _required = ("n_params", "distribution")
+
+    @classmethod
+    def for_covariance(cls, covariance, n_features):
+        """The likelihood of this family with the given ``covariance``.
+
+        The base class has only ``"diagonal"`` (features independent given
+        z) and returns ``cls()``; a family with a coupled variant overrides
+        it and lists its values in ``covariances``.
+
+        Parameters
+        ----------
+        covariance : str
+            One of :data:`COVARIANCES`.
+        n_features : int
+            Number of data features, which ``"auto"`` may consult.
+
+        Returns
+        -------
+        likelihood : Likelihood
+        """
+        if covariance not in cls.covariances:
+            raise ValueError(
+                f"{cls.__name__} has no covariance {covariance!r}; it has "
+                f"{list(cls.covariances)}."
+            )
+        return cls()
+
+    def check_params(self):
+        """Raise if this likelihood's parameters or methods are unusable.
+
+        The base class checks that the subclass defines :meth:`n_params` and
+        :meth:`distribution`, and raises ``TypeError`` naming the missing
+        ones; subclasses with parameters extend it (calling
+        ``super().check_params()``) and raise ``TypeError`` or
+        ``ValueError`` naming the class and the parameter.
+
+        Returns
+        -------
+        None
+        """
+        missing = [
+            name
+            for name in self._required
+            if getattr(type(self), name) is getattr(Likelihood, name)
+        ]
+        if missing:
+            raise TypeError(
+                f"{type(self).__name__} is not a complete likelihood: it must "
+                f"define {' and '.join(m + '()' for m in missing)} (see "
+                "skvae.Likelihood)."
+            )
+
+    def check_n_features(self, n_features):
+        """Raise ``ValueError`` unless this likelihood can model ``n_features``.
+
+        The base class models any number of features; a likelihood laid out
+        for a fixed width (:class:`~skvae.MixedLikelihood`) overrides it.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of data features (columns of the matrix trained on).
+
+        Returns
+        -------
+        None
+        """
 
     def n_params(self, n_features):
         """Number of decoder outputs needed to describe ``n_features`` features.
@@ -232,273 +459,7 @@ class Likelihood:
         return hash((type(self), tuple(sorted(self.get_params().items()))))
 
 
-class GaussianLikelihood(Likelihood):
-    """Diagonal Gaussian p(x | z) with a learned per-feature scale.
-
-    The decoder outputs the mean of every feature; each feature also has one
-    learned standard deviation, shared by all rows, equal to
-    ``min_scale + softplus(raw)``: it never falls below ``min_scale``, so a
-    constant feature still has a finite likelihood.
-
-    Parameters
-    ----------
-    min_scale : float, default=1e-3
-        Floor on the standard deviation of every feature, in data units.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skvae import GaussianLikelihood
-    >>> lik = GaussianLikelihood()
-    >>> lik.n_params(3)
-    6
-    >>> lik.distribution(torch.zeros(5, 6)).log_prob(torch.zeros(5, 3)).shape
-    torch.Size([5])
-    """
-
-    def __init__(self, min_scale=1e-3):
-        self.min_scale = min_scale
-
-    def n_params(self, n_features):
-        return 2 * n_features
-
-    def n_shared_params(self, n_features):
-        return n_features
-
-    def distribution(self, params):
-        loc, raw_scale = params.chunk(2, dim=-1)
-        scale = F.softplus(raw_scale) + self.min_scale
-        return D.Independent(D.Normal(loc, scale, validate_args=False), 1)
-
-    def log_prob(self, params, x):
-        loc, raw_scale = params.chunk(2, dim=-1)
-        scale = F.softplus(raw_scale) + self.min_scale
-        z = (x - loc) / scale
-        return -(0.5 * z.square() + torch.log(scale)).sum(-1) - (
-            0.5 * math.log(2 * math.pi) * loc.shape[-1]
-        )
-
-    def mean(self, params):
-        return params.chunk(2, dim=-1)[0]
-
-    def sample(self, params, generator=None):
-        loc, raw_scale = params.chunk(2, dim=-1)
-        scale = F.softplus(raw_scale) + self.min_scale
-        noise = torch.randn(
-            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
-        )
-        return loc + scale * noise
-
-
-def _without_autocast(method):
-    """Run ``method`` with autocast off on its ``params``' device.
-
-    Mixed-precision training runs the whole loss under bfloat16 autocast,
-    which would round the covariance's matrix products before they are
-    factorised; its algebra stays in the precision of ``params`` instead.
-    """
-
-    @functools.wraps(method)
-    def wrapper(self, params, *args, **kwargs):
-        if params.device.type not in ("cpu", "cuda"):
-            return method(self, params, *args, **kwargs)
-        with torch.autocast(params.device.type, enabled=False):
-            return method(self, params, *args, **kwargs)
-
-    return wrapper
-
-
-class FullCovarianceGaussianLikelihood(Likelihood):
-    """Gaussian p(x | z) with a learned covariance matrix shared by all rows.
-
-    The decoder outputs the mean of every feature, as for
-    :class:`GaussianLikelihood`; the noise around it is
-    ``N(0, L L^T)`` with one learned lower-triangular ``L`` (positive
-    diagonal at least ``min_scale``) shared by all rows. Correlations that
-    the latent space leaves unexplained, such as near-linear relations
-    between columns, are so modelled in closed form instead of through z.
-    An incomplete row is scored by the marginal of its observed entries, and
-    :meth:`conditional_mean` fills its missing entries with their Gaussian
-    regression on the observed ones. With ``L`` diagonal it is
-    :class:`GaussianLikelihood`, which is also where training starts.
-
-    It needs ``n_features * (n_features + 1) / 2`` shared parameters, and an
-    incomplete row costs a Cholesky factorisation of its observed block, so
-    its cost grows with the cube of ``n_features``: with ``VAEImputer``'s
-    defaults a training step took 1.7 times the diagonal model's at 30
-    features, 5.2 times at 64 and 28.5 times at 200
-    (``benchmarks/bench_covariance.py``).
-
-    Parameters
-    ----------
-    min_scale : float, default=1e-3
-        Floor on the diagonal of ``L``: the standard deviation of each
-        feature given the ones before it, in data units.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skvae import FullCovarianceGaussianLikelihood
-    >>> lik = FullCovarianceGaussianLikelihood()
-    >>> lik.n_params(3), lik.n_shared_params(3)
-    (9, 6)
-    >>> params = torch.zeros(5, 9)
-    >>> lik.log_prob(params, torch.zeros(5, 3)).shape
-    torch.Size([5])
-    >>> observed = torch.tensor([[1.0, 0.0, 1.0]]).expand(5, 3)
-    >>> lik.conditional_mean(params, torch.ones(5, 3), observed).shape
-    torch.Size([5, 3])
-    """
-
-    def __init__(self, min_scale=1e-3):
-        self.min_scale = min_scale
-
-    def n_params(self, n_features):
-        return n_features + self.n_shared_params(n_features)
-
-    def n_shared_params(self, n_features):
-        return n_features * (n_features + 1) // 2
-
-    @staticmethod
-    def _n_features(params):
-        # n_params = d + d (d + 1) / 2, so d^2 + 3 d - 2 n_params = 0
-        return (math.isqrt(9 + 8 * params.shape[-1]) - 3) // 2
-
-    def _split(self, params):
-        """The per-row means and the Cholesky factor ``L`` of the covariance."""
-        d = self._n_features(params)
-        shared = params[(0,) * (params.dim() - 1)][d:]
-        diagonal = F.softplus(shared[:d]) + self.min_scale
-        rows, cols = torch.tril_indices(d, d, -1, device=params.device)
-        factor = torch.diag_embed(diagonal).index_put((rows, cols), shared[d:])
-        return params[..., :d], factor
-
-    @_without_autocast
-    def covariance(self, params):
-        """The covariance matrix ``L L^T`` of p(x | z), the same for every row.
-
-        Parameters
-        ----------
-        params : torch.Tensor of shape (..., n_params)
-            Raw decoder outputs.
-
-        Returns
-        -------
-        covariance : torch.Tensor of shape (n_features, n_features)
-        """
-        factor = self._split(params)[1]
-        return factor @ factor.mT
-
-    @_without_autocast
-    def distribution(self, params):
-        loc, factor = self._split(params)
-        return D.MultivariateNormal(loc, scale_tril=factor, validate_args=False)
-
-    @_without_autocast
-    def log_prob(self, params, x):
-        loc, factor = self._split(params)
-        residual = torch.broadcast_to(
-            x - loc, torch.broadcast_shapes(x.shape, loc.shape)
-        )
-        white = torch.linalg.solve_triangular(
-            factor.mT, residual.reshape(-1, loc.shape[-1]), upper=True, left=False
-        ).reshape(residual.shape)
-        return (
-            -0.5 * white.square().sum(-1)
-            - torch.log(factor.diagonal()).sum()
-            - (0.5 * math.log(2 * math.pi) * loc.shape[-1])
-        )
-
-    @staticmethod
-    def _as_rows(residual, observed):
-        """``residual`` as matrices of rows that share one observation pattern.
-
-        The importance-weighted bound scores k draws of a row against the
-        same observed entries (``observed`` of shape (..., 1, d) against
-        residuals of shape (..., k, d)): those k rows then form one matrix,
-        so that each pattern's factor is solved against all of them at once
-        instead of being broadcast to every draw. Returns the rows, of shape
-        (..., m, d), the patterns, of shape (..., d), and whether m = 1 was
-        added (to be squeezed out of the results).
-        """
-        shape = torch.broadcast_shapes(residual.shape, observed.shape)
-        residual = residual.expand(shape)
-        if observed.dim() >= 2 and observed.shape[-2] == 1 and shape[-2] != 1:
-            patterns = observed.squeeze(-2).expand(*shape[:-2], shape[-1])
-            return residual, patterns, False
-        return residual.unsqueeze(-2), observed.expand(shape), True
-
-    @staticmethod
-    def _observed_factor(factor, patterns):
-        """Cholesky factors of the covariance with missing rows and columns
-        replaced by those of the identity, one per observation pattern."""
-        keep = patterns.unsqueeze(-1) * patterns.unsqueeze(-2)
-        eye = torch.eye(factor.shape[0], dtype=factor.dtype, device=factor.device)
-        blocked = keep * (factor @ factor.mT) + (1 - patterns).unsqueeze(-1) * eye
-        return torch.linalg.cholesky(blocked)
-
-    def _whiten(self, factor, residual, observed):
-        """The observed residuals as rows (see :meth:`_as_rows`) times
-        ``B^-T``, with ``B`` the factor of their pattern; the identity block
-        leaves the missing entries at 0. Also returns ``B``, the patterns and
-        whether a rows axis was added."""
-        rows, patterns, added = self._as_rows(
-            torch.nan_to_num(residual * observed), observed
-        )
-        blocked = self._observed_factor(factor, patterns)
-        white = torch.linalg.solve_triangular(blocked.mT, rows, upper=True, left=False)
-        return white, blocked, patterns, added
-
-    @_without_autocast
-    def masked_log_prob(self, params, x, observed):
-        loc, factor = self._split(params)
-        white, blocked, patterns, added = self._whiten(factor, x - loc, observed)
-        log_det = torch.log(blocked.diagonal(dim1=-2, dim2=-1)).sum(-1, keepdim=True)
-        n_observed = patterns.sum(-1, keepdim=True)
-        out = (
-            -0.5 * white.square().sum(-1)
-            - log_det
-            - 0.5 * math.log(2 * math.pi) * n_observed
-        )
-        return out.squeeze(-1) if added else out
-
-    def _regress(self, loc, factor, x, observed, noise):
-        """loc + noise on the missing entries, moved by their Gaussian
-        regression on the observed entries' residuals from loc + noise."""
-        white, blocked, _, added = self._whiten(factor, x - loc - noise, observed)
-        # rows (B B^T)^-1 Sigma, with Sigma_oo^-1 on the observed block
-        solved = torch.linalg.solve_triangular(blocked, white, upper=False, left=False)
-        shift = (solved @ factor) @ factor.mT
-        shift = shift.squeeze(-2) if added else shift
-        return torch.where(observed > 0.5, x, loc + noise + shift)
-
-    @_without_autocast
-    def conditional_mean(self, params, x, observed):
-        loc, factor = self._split(params)
-        return self._regress(loc, factor, x, observed, 0)
-
-    @_without_autocast
-    def conditional_sample(self, params, x, observed, generator=None):
-        loc, factor = self._split(params)
-        noise = self._noise(loc, factor, generator)
-        return self._regress(loc, factor, x, observed, noise)
-
-    def mean(self, params):
-        return params[..., : self._n_features(params)]
-
-    @staticmethod
-    def _noise(loc, factor, generator):
-        eps = torch.randn(
-            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
-        )
-        return eps @ factor.mT
-
-    @_without_autocast
-    def sample(self, params, generator=None):
-        loc, factor = self._split(params)
-        return loc + self._noise(loc, factor, generator)
-
-
+@builtin(alias="bernoulli")
 class BernoulliLikelihood(Likelihood):
     """Independent Bernoulli p(x | z) for data in [0, 1].
 

@@ -4,15 +4,18 @@ Like :mod:`skvae._likelihoods`, this module imports nothing from
 scikit-learn; :mod:`skvae._tabular` builds these objects from a table.
 """
 
+from numbers import Integral
+
 import torch
 from torch import distributions as D
 from torch.nn import functional as F
 
-from ._likelihoods import Likelihood
+from ._likelihoods import Likelihood, builtin
 
 __all__ = ["CategoricalLikelihood", "MixedLikelihood"]
 
 
+@builtin
 class CategoricalLikelihood(Likelihood):
     """One categorical variable, one-hot encoded over ``n_features`` columns.
 
@@ -55,6 +58,7 @@ class CategoricalLikelihood(Likelihood):
         return F.one_hot(drawn, probs.shape[-1]).to(params.dtype)
 
 
+@builtin
 class MixedLikelihood(Likelihood):
     """Independent blocks of columns, each with its own likelihood.
 
@@ -104,6 +108,82 @@ class MixedLikelihood(Likelihood):
         self.sizes = sizes
         self.n_variables = n_variables
         self.masked = masked
+        self.check_params()
+
+    def check_params(self):
+        """Raise unless the blocks, sizes and variables describe one layout.
+
+        ``likelihoods`` must be a tuple (or list) of complete
+        :class:`Likelihood` objects, ``sizes`` one positive integer per
+        block, ``n_variables`` None or one count per block, each 1 or the
+        block's size, and ``masked`` a boolean.
+
+        Returns
+        -------
+        None
+        """
+        name = type(self).__name__
+        blocks, sizes = self.likelihoods, self.sizes
+        if not isinstance(blocks, tuple | list) or not all(
+            isinstance(b, Likelihood) for b in blocks
+        ):
+            raise TypeError(
+                f"{name}: likelihoods must be a tuple of likelihoods (Likelihood "
+                f"objects), got {blocks!r}."
+            )
+        for block in blocks:
+            block.check_params()
+        if (
+            not isinstance(sizes, tuple | list)
+            or len(sizes) != len(blocks)
+            or not all(_is_count(s) and s >= 1 for s in sizes)
+        ):
+            raise ValueError(
+                f"{name}: sizes must hold one positive size per likelihood "
+                f"({len(blocks)}), got {sizes!r}."
+            )
+        variables = self.n_variables
+        if variables is not None and (
+            not isinstance(variables, tuple | list)
+            or len(variables) != len(sizes)
+            or not all(
+                _is_count(v) and v in (1, s) for v, s in zip(variables, sizes)
+            )
+        ):
+            raise ValueError(
+                f"{name}: n_variables must be None or, per block, 1 or its size "
+                f"(sizes={sizes!r}), got {variables!r}."
+            )
+        if not isinstance(self.masked, bool):
+            raise TypeError(
+                f"{name}: masked must be a boolean, got {self.masked!r}."
+            )
+
+    def check_n_features(self, n_features):
+        """Raise ``ValueError`` unless the blocks' sizes add up to ``n_features``.
+
+        With ``masked=True`` the rows also carry one indicator per variable
+        after the data columns, and those count too.
+
+        Parameters
+        ----------
+        n_features : int
+            Number of columns of the matrix trained on.
+
+        Returns
+        -------
+        None
+        """
+        width = sum(int(s) for s in self.sizes)
+        if self.masked:
+            variables = self.sizes if self.n_variables is None else self.n_variables
+            width += sum(int(v) for v in variables)
+        if width != n_features:
+            layout = " plus their observation indicators" if self.masked else ""
+            raise ValueError(
+                f"{type(self).__name__} has blocks of sizes {tuple(self.sizes)} "
+                f"({width} columns{layout}), but X has {n_features} columns."
+            )
 
     def _layout(self):
         """Per block: likelihood, data, own-params, shared-params and mask slices,
@@ -259,3 +339,7 @@ class MixedLikelihood(Likelihood):
             ],
             dim=-1,
         )
+
+
+def _is_count(value):
+    return isinstance(value, Integral) and not isinstance(value, bool)

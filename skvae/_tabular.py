@@ -20,11 +20,7 @@ neutral value, and the masked likelihood skips them.
 
 import numpy as np
 
-from ._likelihoods import (
-    BernoulliLikelihood,
-    FullCovarianceGaussianLikelihood,
-    GaussianLikelihood,
-)
+from ._likelihoods import COVARIANCES, LIKELIHOODS, make_likelihood
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 
 __all__ = [
@@ -32,24 +28,8 @@ __all__ = [
     "needs_tabular",
     "KINDS",
     "NUMERIC_KINDS",
-    "COVARIANCES",
-    "gaussian_likelihood",
+    "COVARIANCES",  # re-exported from _likelihoods for the table file format
 ]
-
-#: the values of ``covariance``
-COVARIANCES = ("diagonal", "full", "auto")
-
-#: with ``covariance="auto"``, the most numeric columns given a full covariance:
-#: beyond, its Cholesky factorisation per row and step costs too much
-#: (``benchmarks/bench_covariance.py``)
-AUTO_FULL_MAX = 64
-
-
-def gaussian_likelihood(covariance, n_numeric):
-    """The Gaussian likelihood class for ``n_numeric`` numeric columns."""
-    if covariance == "full" or (covariance == "auto" and n_numeric <= AUTO_FULL_MAX):
-        return FullCovarianceGaussianLikelihood
-    return GaussianLikelihood
 
 
 def _is_frame(X):
@@ -83,7 +63,9 @@ def needs_tabular(X, allow_missing, numeric="standard"):
 class _Numeric:
     """A float or integer column, standardized; ints come back rounded."""
 
-    likelihood = GaussianLikelihood
+    #: the likelihood of the column: an alias of ``make_likelihood`` or an
+    #: object it copies; consecutive columns of one alias share a block
+    likelihood = "gaussian"
 
     #: fitted values stored in files, and those recomputed on load
     STORED = ("mean", "scale", "low", "high")
@@ -240,7 +222,7 @@ class _Quantile(_Numeric):
 class _Boolean:
     """A boolean column as 0/1, scored by a Bernoulli."""
 
-    likelihood = BernoulliLikelihood
+    likelihood = "bernoulli"
 
     STORED = ()
     DERIVED = ("width",)
@@ -276,7 +258,7 @@ class _Boolean:
 class _Categorical:
     """A categorical, object or string column, one-hot over the fit categories."""
 
-    likelihood = CategoricalLikelihood
+    likelihood = CategoricalLikelihood()  # a block of its own per column
 
     STORED = ("categories",)
     DERIVED = ("width",)
@@ -444,7 +426,8 @@ class TabularEncoder:
         Covariance of the Gaussian likelihood of the numeric columns:
         :class:`~skvae.GaussianLikelihood` (one scale per column),
         :class:`~skvae.FullCovarianceGaussianLikelihood`, or the latter up to
-        ``AUTO_FULL_MAX`` numeric columns and the former beyond.
+        ``AUTO_FULL_MAX`` (:mod:`skvae._likelihoods`) numeric columns and the
+        former beyond.
 
     Examples
     --------
@@ -522,30 +505,39 @@ class TabularEncoder:
         return len(self.kinds_)
 
     def likelihood(self):
-        """The :class:`~skvae.MixedLikelihood` of the encoded matrix."""
-        likelihoods, sizes, variables = [], [], []
-        n_numeric = sum(k.likelihood is GaussianLikelihood for k in self.kinds_)
-        gaussian = gaussian_likelihood(self.covariance, n_numeric)
+        """The :class:`~skvae.MixedLikelihood` of the encoded matrix.
+
+        Consecutive columns (in block order) whose kind names the same alias
+        form one block, built by :func:`~skvae._likelihoods.make_likelihood`
+        for that many columns, with ``covariance`` where the alias has it
+        (the Gaussian numeric block); each categorical column is a block.
+        """
+        groups = []  # [alias or likelihood object, size, n_variables]
         for j in self.order_:
             kind = self.kinds_[j]
-            model = (
-                gaussian if kind.likelihood is GaussianLikelihood else kind.likelihood
-            )
-            if (
-                likelihoods
-                and model is not CategoricalLikelihood
-                and (type(likelihoods[-1]) is model)
+            if groups and isinstance(kind.likelihood, str) and (
+                groups[-1][0] == kind.likelihood
             ):
-                sizes[-1] += 1
-                variables[-1] += 1
-                continue
-            likelihoods.append(model())
-            sizes.append(kind.width)
-            variables.append(1)
+                groups[-1][1] += kind.width
+                groups[-1][2] += 1
+            else:
+                groups.append([kind.likelihood, kind.width, 1])
+        likelihoods = []
+        for alias, size, _ in groups:
+            chosen = isinstance(alias, str) and self.covariance in (
+                LIKELIHOODS[alias].covariances
+            )
+            likelihoods.append(
+                make_likelihood(
+                    alias,
+                    covariance=self.covariance if chosen else "diagonal",
+                    n_features=size,
+                )
+            )
         return MixedLikelihood(
             tuple(likelihoods),
-            tuple(sizes),
-            n_variables=tuple(variables),
+            tuple(size for _, size, _ in groups),
+            n_variables=tuple(v for _, _, v in groups),
             masked=self.allow_missing,
         )
 

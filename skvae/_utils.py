@@ -1,7 +1,9 @@
 """Edges between NumPy, scikit-learn conventions and torch: devices, RNGs, arrays."""
 
+import copy
 import os
 import warnings
+import weakref
 
 import numpy as np
 import torch
@@ -14,6 +16,8 @@ __all__ = [
     "to_numpy",
     "row_normal_noise",
     "mean_across_processes",
+    "converted_module",
+    "state_dict_to_cpu",
 ]
 
 
@@ -175,3 +179,34 @@ def row_normal_noise(X, shape, salt=0, offset=0):
     bits = _splitmix64(seeds[:, None] ^ counters)
     uniform = ((bits >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53
     return ndtri(uniform).reshape(X.shape[0], *shape)
+
+
+# Converted copies of fitted modules, so that float64 inference does not copy
+# the weights on every call. Keyed weakly by the module (the estimator's
+# __dict__ stays untouched) and refreshed when any parameter changes.
+_CONVERTED = weakref.WeakKeyDictionary()
+
+
+def converted_module(module, dtype):
+    """A copy of ``module`` in ``dtype``, cached until its parameters change."""
+    cached = _CONVERTED.get(module, {}).get(dtype)
+    if cached is not None:
+        params, version, converted = cached
+        if version == [(p.data_ptr(), p._version) for p in params]:
+            return converted
+    params = list(module.parameters())
+    version = [(p.data_ptr(), p._version) for p in params]
+    converted = copy.deepcopy(module).to(dtype)
+    _CONVERTED.setdefault(module, {})[dtype] = (params, version, converted)
+    return converted
+
+
+def state_dict_to_cpu(obj):
+    """A copy of a nested state dict with every tensor on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: state_dict_to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(state_dict_to_cpu(v) for v in obj)
+    return obj

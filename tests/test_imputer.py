@@ -176,7 +176,7 @@ def test_one_importance_draw_regresses_on_the_observed_entries_at_the_mean(
     imputer = VAEImputer(random_state=0, n_importance=1, **TINY).fit(X_missing)
     vae = imputer.vae_
     assert imputer.covariance == vae.covariance == "auto"  # full: 10 columns
-    encoded = torch.from_numpy(vae._check_X(rows, reset=False))
+    encoded = torch.from_numpy(vae.prepare_input(rows))
     module = vae._inference_module(torch.float64)
     with torch.no_grad():
         params = module.decode(module.encode(encoded)[0])
@@ -205,7 +205,7 @@ def test_transform_is_the_importance_weighted_mean_of_the_decoder_means(
         random_state=0, n_importance=7, covariance=covariance, **TINY
     ).fit(X_missing)
     vae = imputer.vae_
-    encoded = vae._check_X(rows, reset=False)
+    encoded = vae.prepare_input(rows)
     module = vae._inference_module(torch.float64)
     eps = torch.from_numpy(row_normal_noise(encoded, (7, vae.n_components)))
     with torch.no_grad():
@@ -232,13 +232,13 @@ def test_only_incomplete_rows_go_through_the_model(incomplete, monkeypatch):
     X = np.nan_to_num(X_missing[:50])
     X[[3, 17], [1, 4]] = np.nan
     seen = []
-    original = imputer.vae_._map_batches
+    original = imputer.vae_.map_batches
 
     def spy(fn, *arrays):
         seen.append(len(arrays[0]))
         return original(fn, *arrays)
 
-    monkeypatch.setattr(imputer.vae_, "_map_batches", spy)
+    monkeypatch.setattr(imputer.vae_, "map_batches", spy)
     filled = imputer.transform(X)
     assert seen == [2]
     complete = np.ones(50, bool)
