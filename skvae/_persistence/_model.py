@@ -14,9 +14,8 @@ from numbers import Real
 import numpy as np
 import torch
 
-from .._likelihoods import BernoulliLikelihood
+from .._likelihoods import make_likelihood
 from .._module import VAEModule
-from .._tabular import gaussian_likelihood
 from .._training import make_optimizer
 from ._messages import Invalid, quote
 
@@ -31,12 +30,11 @@ def expected_likelihood(params, n_features, tabular=None):
     """The likelihood ``fit`` builds from the parameters (or the table encoder)."""
     if tabular is not None:
         return tabular.likelihood()
-    likelihood = params["likelihood"]
-    if isinstance(likelihood, str):
-        if likelihood == "gaussian":
-            return gaussian_likelihood(params.get("covariance", "diagonal"), n_features)()
-        return {"bernoulli": BernoulliLikelihood}[likelihood]()
-    return likelihood
+    return make_likelihood(
+        params["likelihood"],
+        covariance=params.get("covariance", "diagonal"),
+        n_features=n_features,
+    )
 
 
 def module_spec(params, likelihood, n_features):

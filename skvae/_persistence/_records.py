@@ -216,7 +216,11 @@ def _rebuild_model(estimator, params, attributes, doc, container, target, prefix
             )
         n_inputs = encoded_width(tabular)
     likelihood = attributes["likelihood_"]
-    if likelihood != expected_likelihood(params, n_inputs, tabular):
+    try:
+        expected = expected_likelihood(params, n_inputs, tabular)
+    except (TypeError, ValueError) as exc:
+        raise Invalid(f"its parameters describe no likelihood ({shorten(exc)})") from None
+    if likelihood != expected:
         source = "its table encoder" if tabular is not None else "its parameters"
         raise Invalid(f"its likelihood_ does not match {source}")
     try:

@@ -9,17 +9,10 @@ estimators import this one, and ``import skvae`` registers them all before
 classes, never user subclasses.
 """
 
-import math
 from dataclasses import dataclass, field
-from numbers import Real
 
-from .._likelihoods import (
-    BernoulliLikelihood,
-    FullCovarianceGaussianLikelihood,
-    GaussianLikelihood,
-)
-from .._mixed import CategoricalLikelihood, MixedLikelihood
-from ._messages import quote
+from .. import _gaussian, _mixed  # noqa: F401  (they register their likelihoods)
+from .._likelihoods import LIKELIHOOD_CLASSES
 
 __all__ = [
     "Nested",
@@ -30,6 +23,7 @@ __all__ = [
     "later_params",
     "likelihood_classes",
     "check_likelihood",
+    "check_n_features",
 ]
 
 
@@ -116,76 +110,19 @@ def later_params(cls):
 
 # ------------------------------------------------------------------ likelihoods
 
-_LIKELIHOODS = (
-    GaussianLikelihood,
-    FullCovarianceGaussianLikelihood,
-    BernoulliLikelihood,
-    CategoricalLikelihood,
-    MixedLikelihood,
-)
-
 
 def likelihood_classes():
-    """skvae's own likelihood classes by name: the only ones a file may name."""
-    return {cls.__name__: cls for cls in _LIKELIHOODS}
+    """skvae's own likelihood classes by name: the only ones a file may name
+    (:data:`skvae._likelihoods.LIKELIHOOD_CLASSES`; user subclasses excluded)."""
+    return dict(LIKELIHOOD_CLASSES)
 
 
 def check_likelihood(likelihood):
-    """ValueError unless the likelihood's parameters are ones skvae accepts."""
-    if hasattr(likelihood, "min_scale"):
-        scale = likelihood.min_scale
-        if (
-            not isinstance(scale, Real)
-            or isinstance(scale, bool)
-            or not math.isfinite(scale)
-            or not scale > 0
-        ):
-            raise ValueError(f"min_scale must be a positive finite number, got {quote(scale)}")
-    if isinstance(likelihood, MixedLikelihood):
-        _check_mixed(likelihood)
-
-
-def _check_mixed(likelihood):
-    """A MixedLikelihood's blocks must be likelihoods of consistent sizes."""
-    blocks, sizes = likelihood.likelihoods, likelihood.sizes
-    variables, masked = likelihood.n_variables, likelihood.masked
-    classes = set(likelihood_classes().values())
-    if type(blocks) is not tuple or not all(
-        type(b) in classes and type(b) is not MixedLikelihood for b in blocks
-    ):
-        raise ValueError("MixedLikelihood needs a tuple of likelihoods")
-    if (
-        type(sizes) is not tuple
-        or len(sizes) != len(blocks)
-        or not all(type(s) is int and s >= 1 for s in sizes)
-    ):
-        raise ValueError("MixedLikelihood needs one positive size per likelihood")
-    if variables is not None and (
-        type(variables) is not tuple
-        or len(variables) != len(sizes)
-        or not all(
-            type(v) is int and v in (1, s)
-            for v, s in zip(variables, sizes, strict=True)
-        )
-    ):
-        raise ValueError(
-            "MixedLikelihood's n_variables must be 1 or the size of each block"
-        )
-    if type(masked) is not bool:
-        raise ValueError("MixedLikelihood's masked must be a boolean")
-    for block in blocks:
-        check_likelihood(block)
+    """Raise unless the likelihood's parameters are ones its class accepts
+    (its own :meth:`~skvae.Likelihood.check_params`)."""
+    likelihood.check_params()
 
 
 def check_n_features(likelihood, n_features):
     """ValueError unless ``likelihood`` can model ``n_features`` columns."""
-    if isinstance(likelihood, MixedLikelihood):
-        width = sum(likelihood.sizes)
-        if likelihood.masked:
-            width += sum(
-                likelihood.sizes if likelihood.n_variables is None else likelihood.n_variables
-            )
-        if width != n_features:
-            raise ValueError(
-                f"MixedLikelihood describes {width} columns, not {n_features}"
-            )
+    likelihood.check_n_features(n_features)
