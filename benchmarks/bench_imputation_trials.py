@@ -57,6 +57,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.experimental import enable_iterative_imputer  # noqa: F401
 from sklearn.impute import IterativeImputer, KNNImputer
 
+import skvae._objectives
 import skvae._training
 from skvae import VAEImputer, VAETransformer
 
@@ -95,7 +96,7 @@ def with_extra_masking(fraction):
         eps = torch.randn(loc.shape, generator=generator, dtype=loc.dtype)
         params = module.decode(module.reparameterize(loc, log_scale, eps))
         recon = -likelihood.log_prob(params, x)
-        return recon, skvae._training.kl_to_standard_normal(loc, log_scale)
+        return recon, skvae._objectives.kl_to_standard_normal(loc, log_scale)
 
     return original, masked
 

@@ -47,8 +47,10 @@ from ._persistence import (
     later_params,
 )
 from ._persistence import save as _save
+from ._optim import make_optimizer
+from ._parallel import data_parallel_world
 from ._tabular import TabularEncoder, needs_tabular
-from ._training import Rows, data_parallel_world, make_optimizer, train
+from ._training import Rows, train
 from ._utils import (
     as_tensor,
     converted_module,

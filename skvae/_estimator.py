@@ -1,6 +1,5 @@
 """VAETransformer: the scikit-learn face of the variational autoencoder."""
 
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -8,23 +7,13 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
-from torch import nn
 
 from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
+from ._interpolation import PATHS
+from ._objectives import elbo_terms, importance_weighted_bound, kl_per_dimension
+from ._parallel import data_parallel_world, mean_across_processes
 from ._persistence import FloatArray, Int, register
-from ._training import (
-    data_parallel_world,
-    elbo_terms,
-    kl_to_standard_normal,
-    log_importance_weights,
-)
-from ._utils import (
-    as_tensor,
-    make_generator,
-    mean_across_processes,
-    row_normal_noise,
-    to_numpy,
-)
+from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
 
 # Latent dimensions whose mean KL exceeds this many nats count as active.
 _ACTIVE_KL = 0.01
@@ -316,10 +305,6 @@ class VAETransformer(_BaseAutoencoder):
         would have without the permutation.
         """
 
-        def kl_per_dimension(module, x):
-            loc, log_scale = module.encode(x)
-            return kl_to_standard_normal(loc.unsqueeze(-1), log_scale.unsqueeze(-1))
-
         # An evenly spaced subset estimates the means well enough to order the
         # dimensions, and keeps this pass a small share of a short fit's time.
         step = -(-X.shape[0] // _KL_ROWS)  # ceil: at most _KL_ROWS rows
@@ -479,8 +464,8 @@ class VAETransformer(_BaseAutoencoder):
         """
         check_is_fitted(self)
         _check_count(n_steps, "n_steps", minimum=2)
-        if not (isinstance(method, str) and method in _PATHS):
-            raise ValueError(f"method must be one of {sorted(_PATHS)}, got {method!r}.")
+        if not (isinstance(method, str) and method in PATHS):
+            raise ValueError(f"method must be one of {sorted(PATHS)}, got {method!r}.")
         X_start = self._check_X(X_start, reset=False)
         X_end = self._check_X(X_end, reset=False)
         if X_start.shape[0] != X_end.shape[0]:
@@ -494,7 +479,7 @@ class VAETransformer(_BaseAutoencoder):
             for x in (X_start, X_end)
         )
         t = np.linspace(0.0, 1.0, n_steps, dtype=dtype)
-        path = _PATHS[method](start[:, None, :], end[:, None, :], t[:, None])
+        path = PATHS[method](start[:, None, :], end[:, None, :], t[:, None])
         path[:, 0], path[:, -1] = start, end
         decoded = self.inverse_transform(path.reshape(-1, self.n_components))
         if not isinstance(decoded, np.ndarray):  # a DataFrame, pair by pair
@@ -563,27 +548,15 @@ class VAETransformer(_BaseAutoencoder):
         accumulates the blocks of draws.
         """
         d = self.n_components
-        hidden = [m.out_features for m in module.modules() if isinstance(m, nn.Linear)]
-        width = max(self.likelihood_.n_params(x.shape[1]), x.shape[1], *hidden)
-        per_pass = max(1, _IWAE_VALUES // width)
-        n_draws = min(k, per_pass)
-        n_rows = max(1, per_pass // n_draws)
         x_host = to_numpy(x)
-        bounds = []
-        for r in range(0, x.shape[0], n_rows):
-            rows, rows_host = x[r : r + n_rows], x_host[r : r + n_rows]
-            total = torch.full(
-                (rows.shape[0],), -math.inf, dtype=x.dtype, device=x.device
-            )
-            for j in range(0, k, n_draws):
-                # Draws j .. j + c - 1 of each row's noise stream.
-                c = min(n_draws, k - j)
-                eps = row_normal_noise(rows_host, (c, d), offset=j * d)
-                eps = as_tensor(eps, x.device, x.dtype)
-                log_w = log_importance_weights(module, self.likelihood_, rows, eps)
-                total = torch.logaddexp(total, torch.logsumexp(log_w, dim=1))
-            bounds.append(total - math.log(k))
-        return torch.cat(bounds)
+
+        def noise(start, stop, j, c):  # draws j .. j + c - 1 of each row's stream
+            eps = row_normal_noise(x_host[start:stop], (c, d), offset=j * d)
+            return as_tensor(eps, x.device, x.dtype)
+
+        return importance_weighted_bound(
+            module, self.likelihood_, x, k, noise, _IWAE_VALUES
+        )
 
     def score(self, X, y=None, *, n_importance=1):
         """Mean lower bound on log p(x) over the rows of X: higher is better.
@@ -633,30 +606,3 @@ def _decoder_noise_generator(decoder_noise, seed, device):
     if not isinstance(decoder_noise, bool | np.bool_):
         raise TypeError(f"decoder_noise must be True or False, got {decoder_noise!r}.")
     return make_generator(seed ^ 0x5F3759DF, device) if decoder_noise else None
-
-
-def _linear_path(start, end, t):
-    """Points ``(1 - t) * start + t * end``, broadcast over t."""
-    return (1 - t) * start + t * end
-
-
-def _spherical_path(start, end, t):
-    """Slerp of the directions with a linear change of norm, broadcast over t.
-
-    Where a direction is undefined (a zero vector) or the two directions are
-    (anti)parallel, the great circle is not unique and the straight line is
-    used instead.
-    """
-    norm_start = np.linalg.norm(start, axis=-1, keepdims=True)
-    norm_end = np.linalg.norm(end, axis=-1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        u, v = start / norm_start, end / norm_end
-        omega = np.arccos(np.clip(np.sum(u * v, axis=-1, keepdims=True), -1, 1))
-        sin = np.sin(omega)
-        direction = (np.sin((1 - t) * omega) * u + np.sin(t * omega) * v) / sin
-        path = ((1 - t) * norm_start + t * norm_end) * direction
-    degenerate = (sin < 1e-6) | (norm_start == 0) | (norm_end == 0)
-    return np.where(degenerate, _linear_path(start, end, t), path)
-
-
-_PATHS = {"linear": _linear_path, "spherical": _spherical_path}

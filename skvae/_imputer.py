@@ -15,9 +15,9 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._estimator import VAETransformer, _check_count, _decoder_noise_generator
+from ._objectives import importance_draws
 from ._persistence import Int, Nested, OutputConfig, StrArray, register
 from ._persistence import save as _save
-from ._training import importance_draws
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
 
 #: at most this many activations per layer in one pass of imputation draws

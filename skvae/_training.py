@@ -1,4 +1,4 @@
-"""The negative ELBO and the epoch loop, in plain PyTorch.
+"""The epoch loop, in plain PyTorch.
 
 Nothing here imports scikit-learn: the estimator hands in tensors, a module,
 a likelihood, an optimizer and a generator, and gets back one record per
@@ -6,7 +6,9 @@ epoch. Early stopping follows scikit-learn's MLP (``tol``,
 ``n_iter_no_change``, best validation weights restored). Inside an
 initialised ``torch.distributed`` process group of several processes, the
 loop runs data-parallel: each process trains on its own shard, gradients are
-averaged by ``DistributedDataParallel`` and every decision is agreed.
+averaged by ``DistributedDataParallel`` and every decision is agreed (see
+:mod:`skvae._parallel`). The objectives are in :mod:`skvae._objectives`, the
+optimizer and thread policy in :mod:`skvae._optim`.
 """
 
 import contextlib
@@ -17,342 +19,15 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._objectives import elbo_terms, kl_warmup_weight
+from ._optim import cpu_threads_for, optimizer_step
+from ._parallel import _DataParallel, data_parallel_world
+
 __all__ = [
-    "kl_to_standard_normal",
-    "elbo_terms",
-    "importance_weighted_terms",
-    "log_importance_weights",
-    "importance_draws",
-    "make_optimizer",
     "Rows",
     "train",
     "TrainingResult",
-    "data_parallel_world",
 ]
-
-
-def kl_to_standard_normal(loc, log_scale):
-    """KL(N(loc, exp(log_scale)^2) || N(0, I)) per row, summed over dimensions."""
-    two_log_scale = 2 * log_scale
-    terms = loc.square() + two_log_scale.exp() - two_log_scale
-    return 0.5 * (terms.sum(-1) - loc.shape[-1])
-
-
-def elbo_terms(
-    module,
-    likelihood,
-    x,
-    *,
-    eps=None,
-    generator=None,
-    variational=True,
-    n_importance=1,
-    kl_weight=1.0,
-):
-    """Reconstruction negative log-likelihood and KL term, one value per row.
-
-    Parameters
-    ----------
-    module : VAEModule
-    likelihood : Likelihood
-    x : torch.Tensor of shape (n_rows, n_features)
-    eps : torch.Tensor of shape (n_rows, n_components), optional
-        Standard normal noise for the reparameterisation; drawn from
-        ``generator`` when not given.
-    generator : torch.Generator, optional
-    variational : bool, default=True
-        When False, decode the latent mean itself and return a zero KL term:
-        the loss of a deterministic autoencoder with the same likelihood.
-    n_importance : int, default=1
-        With k > 1, the terms of the importance-weighted bound of Burda et
-        al. (2016) over k draws per row (see :func:`importance_weighted_terms`)
-        instead of the ELBO's.
-    kl_weight : float, default=1.0
-        The weight the caller gives the KL term; only the importance-weighted
-        bound, where it acts inside the average over draws, needs it.
-
-    Returns
-    -------
-    recon, kl : torch.Tensor of shape (n_rows,)
-        ``-log p(x | z)`` at one draw ``z ~ q(z | x)``, and the analytic KL
-        divergence of q(z | x) from the prior; the negative ELBO is their sum.
-    """
-    if variational and n_importance > 1:
-        return importance_weighted_terms(
-            module,
-            likelihood,
-            x,
-            n_importance,
-            kl_weight=kl_weight,
-            generator=generator,
-        )
-    loc, log_scale = module.encode(x)
-    if loc.dtype != x.dtype:  # under autocast; the loss stays in x's precision
-        loc, log_scale = loc.to(x.dtype), log_scale.to(x.dtype)
-    if not variational:
-        recon = -likelihood.log_prob(module.decode(loc).to(x.dtype), x)
-        return recon, torch.zeros_like(recon)
-    if eps is None:
-        eps = torch.randn(
-            loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
-        )
-    params = module.decode(module.reparameterize(loc, log_scale, eps))
-    params = params if params.dtype == x.dtype else params.to(x.dtype)
-    recon = -likelihood.log_prob(params, x)
-    return recon, kl_to_standard_normal(loc, log_scale)
-
-
-def log_importance_weights(module, likelihood, x, eps):
-    """Log importance weights ``log p(x, z) - log q(z | x)`` of latent draws.
-
-    Averaging ``exp`` of these over k draws gives an unbiased estimate of
-    p(x); the log of that average is the importance-weighted bound of Burda
-    et al. (2016), which equals the ELBO in expectation for k = 1 and rises
-    towards log p(x) as k grows.
-
-    Parameters
-    ----------
-    module : VAEModule
-    likelihood : Likelihood
-    x : torch.Tensor of shape (n_rows, n_features)
-    eps : torch.Tensor of shape (n_rows, n_draws, n_components)
-        Standard normal noise; draw ``j`` of row ``i`` is
-        ``z = loc_i + exp(log_scale_i) * eps[i, j]``.
-
-    Returns
-    -------
-    log_w : torch.Tensor of shape (n_rows, n_draws)
-    """
-    return importance_draws(module, likelihood, x, eps)[1]
-
-
-def importance_draws(module, likelihood, x, eps):
-    """Decoder outputs at latent draws, with the draws' log importance weights.
-
-    Parameters are as for :func:`log_importance_weights`.
-
-    Returns
-    -------
-    params : torch.Tensor of shape (n_rows, n_draws, n_params)
-        The decoder's raw outputs at each draw.
-    log_w : torch.Tensor of shape (n_rows, n_draws)
-        ``log p(x | z) + log p(z) - log q(z | x)`` of each draw.
-    """
-    loc, log_scale = module.encode(x)
-    z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
-    params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
-    log_px = likelihood.log_prob(params, x.unsqueeze(1))
-    # log N(z; 0, I) - log N(z; loc, scale^2) = (|eps|^2 - |z|^2) / 2 + sum
-    # log_scale: the 2 pi terms cancel.
-    log_ratio = 0.5 * (eps.square() - z.square()).sum(-1)
-    return params, log_px + log_ratio + log_scale.sum(-1, keepdim=True)
-
-
-def importance_weighted_terms(
-    module, likelihood, x, k, *, kl_weight=1.0, generator=None
-):
-    """The importance-weighted bound over ``k`` draws per row, as two terms.
-
-    The bound of Burda et al. (2016), with the prior and posterior terms
-    weighted by ``kl_weight`` inside the average (1 gives the bound itself;
-    less, as in a beta-VAE or a KL warm-up, loosens it)::
-
-        bound = log (1/k) sum_j exp(log p(x | z_j) + w (log p(z_j) - log q(z_j | x)))
-
-    It rises towards log p(x) as k grows (k = 1 is the ELBO), and training on
-    it gives the model of the importance-weighted autoencoder. It is returned
-    split like the ELBO so that ``recon + kl_weight * kl`` is the negative
-    bound: ``kl`` is the KL divergence estimated over the draws with their
-    normalised importance weights (no gradient flows through it) and
-    ``recon`` is the rest.
-
-    Returns
-    -------
-    recon, kl : torch.Tensor of shape (n_rows,)
-    """
-    loc, log_scale = module.encode(x)
-    eps = torch.randn(
-        (x.shape[0], k, loc.shape[-1]),
-        generator=generator,
-        device=loc.device,
-        dtype=x.dtype,
-    )
-    loc, log_scale = loc.to(x.dtype), log_scale.to(x.dtype)
-    z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
-    params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2]).to(x.dtype)
-    log_px = likelihood.log_prob(params, x.unsqueeze(1))
-    # log q(z | x) - log p(z): the 2 pi terms cancel
-    log_ratio = 0.5 * (z.square() - eps.square()).sum(-1) - log_scale.sum(
-        -1, keepdim=True
-    )
-    log_w = log_px - kl_weight * log_ratio
-    bound = torch.logsumexp(log_w, dim=1) - math.log(k)
-    with torch.no_grad():
-        kl = (torch.softmax(log_w, dim=1) * log_ratio).sum(1)
-    return -bound - kl_weight * kl, kl
-
-
-def make_optimizer(params, lr):
-    """Adam over ``params``, fused into one kernel per step where supported.
-
-    The fused implementation (CPU since torch 2.4, CUDA) updates all
-    parameters in one pass and was measured 15-20% faster per epoch here;
-    older torch builds fall back to the default implementation.
-    """
-    params = list(params)
-    try:
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.Adam(params, lr=lr)
-
-
-def optimizer_step(optimizer):
-    """A callable that does ``optimizer.step()``, with less overhead where it can.
-
-    For a fused Adam with one parameter group and default options (the
-    optimizer :func:`make_optimizer` builds), the returned function calls
-    the fused kernel directly, as ``Adam.step`` does after about 40 us of
-    Python bookkeeping per call (4-5% of a step of a digits-size model on
-    the CPU). The direct call is used only if it has been checked, once per
-    process, to give bitwise the same update as ``Adam.step``; otherwise, and
-    for any other optimizer, ``optimizer.step`` itself is returned.
-    """
-    if type(optimizer) is not torch.optim.Adam or len(optimizer.param_groups) != 1:
-        return optimizer.step
-    group = optimizer.param_groups[0]
-    params = group["params"]
-    plain = (
-        group.get("fused")
-        and not any(
-            group.get(option)
-            for option in (
-                "amsgrad",
-                "maximize",
-                "capturable",
-                "differentiable",
-                "decoupled_weight_decay",
-            )
-        )
-        and group.get("weight_decay") == 0
-        and type(group.get("lr")) is float
-        # hooks (torch keeps them in these private dicts; unknown means "maybe")
-        and not getattr(optimizer, "_optimizer_step_pre_hooks", True)
-        and not getattr(optimizer, "_optimizer_step_post_hooks", True)
-        and params
-        and all(
-            p.device == params[0].device and p.dtype == params[0].dtype for p in params
-        )
-    )
-    if not plain or not _direct_adam_matches():
-        return optimizer.step
-
-    def step():
-        grads = [p.grad for p in params]
-        if len(optimizer.state) != len(params) or any(
-            g is None or g.is_sparse for g in grads
-        ):
-            return optimizer.step()  # the first step creates the state
-        _fused_adam_update(params, grads, optimizer.state, group)
-
-    return step
-
-
-@torch.no_grad()
-def _fused_adam_update(params, grads, state, group):
-    """The update of ``Adam.step`` (fused, defaults), as one kernel call."""
-    entries = [state[p] for p in params]
-    steps = [entry["step"] for entry in entries]
-    torch._foreach_add_(steps, 1)
-    beta1, beta2 = group["betas"]
-    torch._fused_adam_(
-        params,
-        grads,
-        [entry["exp_avg"] for entry in entries],
-        [entry["exp_avg_sq"] for entry in entries],
-        [],
-        steps,
-        amsgrad=False,
-        lr=group["lr"],
-        beta1=beta1,
-        beta2=beta2,
-        weight_decay=0.0,
-        eps=group["eps"],
-        maximize=False,
-        grad_scale=None,
-        found_inf=None,
-    )
-
-
-@functools.cache
-def _direct_adam_matches():
-    """Whether :func:`_fused_adam_update` reproduces ``Adam.step`` bitwise.
-
-    Checked once per process over four steps of a small CPU parameter; any
-    error (a changed signature in another torch version, say) means no.
-    """
-    try:
-        generator = torch.Generator().manual_seed(0)
-        start = torch.randn(7, generator=generator)
-        reference = torch.nn.Parameter(start.clone())
-        candidate = torch.nn.Parameter(start.clone())
-        adam_ref = torch.optim.Adam([reference], lr=1e-2, fused=True)
-        adam = torch.optim.Adam([candidate], lr=1e-2, fused=True)
-        for i in range(4):
-            grad = torch.randn(7, generator=generator)
-            reference.grad, candidate.grad = grad.clone(), grad.clone()
-            adam_ref.step()
-            if i == 0:
-                adam.step()  # creates the state
-            else:
-                _fused_adam_update(
-                    [candidate], [candidate.grad], adam.state, adam.param_groups[0]
-                )
-        ok = torch.equal(reference, candidate) and all(
-            torch.equal(adam_ref.state[reference][key], adam.state[candidate][key])
-            for key in ("step", "exp_avg", "exp_avg_sq")
-        )
-    except Exception:  # noqa: BLE001 - whatever went wrong, use Adam.step
-        ok = False
-    return bool(ok)
-
-
-#: Training steps of fewer multiply-adds than this run on one CPU thread: on a
-#: quiet 2-core machine a second thread sped fits up 1.01x at 2.9M (batch 128,
-#: 100-64-64-8), 1.11x at 7.9M and 1.36x at 24M (``benchmarks/bench_threads.py``).
-SMALL_STEP_MACS = 2**22
-
-
-def step_macs(module, batch_size):
-    """Multiply-adds of one forward pass of ``module``'s linear layers over a batch."""
-    return batch_size * sum(
-        layer.in_features * layer.out_features
-        for layer in module.modules()
-        if isinstance(layer, torch.nn.Linear)
-    )
-
-
-@contextlib.contextmanager
-def cpu_threads_for(module, batch_size, device):
-    """Train small models on one CPU thread, restoring the count afterwards.
-
-    A step of a small model (under :data:`SMALL_STEP_MACS`, about 4M,
-    multiply-adds per forward pass) has too little arithmetic to share
-    between threads: on a quiet machine a second thread gains a few percent
-    at most, and on a busy one every parallel region waits for the thread the
-    OS has descheduled, which made small fits up to several times slower
-    here. Larger models and other devices
-    keep torch's setting.
-    """
-    before = torch.get_num_threads()
-    small = device.type == "cpu" and step_macs(module, batch_size) < SMALL_STEP_MACS
-    if not small or before <= 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass
@@ -438,13 +113,6 @@ class Rows:
             yield batch.to(self.dtype)
 
 
-def kl_weight(epoch, beta, kl_warmup):
-    """KL weight of epoch ``epoch`` (0-based), rising to ``beta`` in ``kl_warmup``."""
-    if kl_warmup <= 0:
-        return beta
-    return beta * min(1.0, (epoch + 1) / kl_warmup)
-
-
 def _validation_loss(
     module,
     likelihood,
@@ -473,174 +141,6 @@ def _validation_loss(
         torch.distributed.all_reduce(total)
         return float(total) / parallel.n_val_rows
     return float(total) / len(val)
-
-
-def data_parallel_world():
-    """``(rank, world_size)`` of the default ``torch.distributed`` process group.
-
-    ``(0, 1)`` when ``torch.distributed`` is unavailable or not initialised.
-    :func:`train` runs data-parallel when the world size exceeds 1.
-    """
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-class _ElboTerms(torch.nn.Module):
-    """:func:`elbo_terms` of a module as a forward pass.
-
-    ``DistributedDataParallel`` prepares the reduction of the gradients when
-    its ``forward`` runs, but the loss calls the module's ``encode`` and
-    ``decode``, not its ``forward``. Wrapped in this module, the whole loss
-    computation is the forward pass DDP sees.
-    """
-
-    def __init__(self, module, likelihood, variational, n_importance=1):
-        super().__init__()
-        self.module = module
-        self.likelihood = likelihood
-        self.variational = variational
-        self.n_importance = n_importance
-
-    def forward(self, x, generator=None, kl_weight=1.0):
-        return elbo_terms(
-            self.module,
-            self.likelihood,
-            x,
-            generator=generator,
-            variational=self.variational,
-            n_importance=self.n_importance,
-            kl_weight=kl_weight,
-        )
-
-
-class _DataParallel:
-    """The collective part of :func:`train` across the default process group.
-
-    Each process holds its own shard of rows. On construction the processes
-    exchange their shard sizes and settings (one ``all_gather``; differing
-    settings are an error on every process rather than a hang), rank 0's
-    optimizer state is broadcast, and the module is wrapped in
-    ``DistributedDataParallel``, which broadcasts rank 0's weights and
-    averages the gradients during every ``backward``.
-
-    Shards of unequal length: every process takes the same number S of steps
-    per epoch, the most batches of ``batch_size`` rows any shard needs. Each
-    shard is cut into batches of ``ceil(n_rows / S)`` rows, the last ones
-    shorter, and a process whose rows run out steps on an empty batch. A
-    process's loss is the sum of its rows' terms times ``world_size / m_s``,
-    with ``m_s`` the rows of step s across all processes (known to each from
-    the exchanged sizes, so no step communicates more than DDP does); DDP's
-    averaging then gives the gradient of the mean over the ``m_s`` rows, as
-    one process holding them all would compute it.
-    """
-
-    def __init__(
-        self,
-        module,
-        likelihood,
-        optimizer,
-        data,
-        generator,
-        *,
-        batch_size,
-        variational,
-        n_val_rows,
-        settings,
-        n_importance=1,
-    ):
-        dist = torch.distributed
-        from torch.nn.parallel import DistributedDataParallel
-
-        rank, world = data_parallel_world()
-        device = data.device
-        names = list(settings)
-        local = torch.tensor(
-            [len(data), -(-len(data) // batch_size), n_val_rows]
-            + [float(settings[k]) for k in names],
-            dtype=torch.float64,
-            device=device,
-        )
-        gathered = [torch.empty_like(local) for _ in range(world)]
-        dist.all_gather(gathered, local)
-        table = torch.stack(gathered).cpu()
-        differ = [
-            k
-            for k, col in zip(names, table[:, 3:].T, strict=True)
-            if (col != col[0]).any()
-        ]
-        if differ:
-            raise ValueError(
-                "Data-parallel training needs the same parameters on every process, "
-                f"but these differ across ranks: {', '.join(differ)}."
-            )
-        sizes = [int(n) for n in table[:, 0]]
-        n_steps = int(table[:, 1].max())
-        per_step = [-(-n // n_steps) for n in sizes]
-        self.n_rows = sum(sizes)
-        self.n_val_rows = int(table[:, 2].sum())
-        self._scales = [
-            world
-            / sum(
-                min(b, max(0, n - s * b)) for n, b in zip(sizes, per_step, strict=True)
-            )
-            for s in range(n_steps)
-        ]
-        self._data, self._generator = data, generator
-        self._batch_size = per_step[rank]
-        self._empty = torch.empty((0, data.X.shape[1]), device=device, dtype=data.dtype)
-        _broadcast_optimizer_state(optimizer, device)
-        if device.type == "cuda":
-            index = device.index
-            device_ids = [torch.cuda.current_device() if index is None else index]
-        else:
-            device_ids = None
-        self._ddp = DistributedDataParallel(
-            _ElboTerms(module, likelihood, variational, n_importance),
-            device_ids=device_ids,
-        )
-
-    def steps(self):
-        """This process's batches of one epoch, each with its loss scale."""
-        batches = self._data.batches(self._batch_size, self._generator)
-        for scale in self._scales:
-            yield next(batches, self._empty), scale
-
-    def forward(self, batch, kl_weight=1.0):
-        return self._ddp(batch, generator=self._generator, kl_weight=kl_weight)
-
-    def close(self):
-        """Detach DDP's gradient hooks from the module's parameters."""
-        remove = getattr(self._ddp, "_remove_autograd_hooks", None)
-        if remove is not None:
-            remove()
-        self._ddp = None
-
-
-def _broadcast_optimizer_state(optimizer, device):
-    """Give every process rank 0's optimizer state (Adam's moments and steps)."""
-    dist = torch.distributed
-    tensors = [
-        value
-        for group in optimizer.param_groups
-        for p in group["params"]
-        for value in optimizer.state.get(p, {}).values()
-        if torch.is_tensor(value)
-    ]
-    counts = torch.tensor([len(tensors), -len(tensors)], device=device)
-    dist.all_reduce(counts, op=dist.ReduceOp.MAX)
-    if int(counts[0]) != -int(counts[1]):
-        raise ValueError(
-            "The optimizer's state differs across processes (a warm start or "
-            "partial_fit after fits that were not all data-parallel); fit afresh "
-            "on every process."
-        )
-    for tensor in tensors:
-        on_device = tensor.to(device)  # NCCL needs it there; a no-op elsewhere
-        dist.broadcast(on_device, 0)
-        if on_device is not tensor:
-            tensor.copy_(on_device)
 
 
 def _snapshot(module, optimizer):
@@ -714,12 +214,13 @@ def train(
     kl_warmup : int
         Epochs over which the KL weight rises linearly from 0 to ``beta``.
     variational : bool
-        False trains a deterministic autoencoder (see :func:`elbo_terms`).
+        False trains a deterministic autoencoder (see
+        :func:`~skvae._objectives.elbo_terms`).
     n_importance : int
         Draws per row of the objective: 1 minimises the negative ELBO, k > 1
         the negative importance-weighted bound over k draws (see
-        :func:`importance_weighted_terms`; the records' ``recon`` and ``kl``
-        are then its two terms).
+        :func:`~skvae._objectives.importance_weighted_terms`; the records'
+        ``recon`` and ``kl`` are then its two terms).
     mixed_precision : bool
         Run the module's forward passes under bfloat16 autocast; the weights,
         the gradients' accumulation and the loss stay float32.
@@ -823,7 +324,7 @@ def train(
         try:
             last_good = (_snapshot(module, optimizer), 0)
             for epoch in range(first_epoch, first_epoch + n_epochs):
-                weight = kl_weight(epoch, beta, kl_warmup)
+                weight = kl_warmup_weight(epoch, beta, kl_warmup)
                 module.train()
                 sums = torch.zeros(2, device=device)
                 for batch, scale in steps():

@@ -9,13 +9,14 @@ import numpy as np
 import torch
 from scipy.special import ndtri
 
+from ._parallel import _process_group_backend
+
 __all__ = [
     "resolve_device",
     "make_generator",
     "as_tensor",
     "to_numpy",
     "row_normal_noise",
-    "mean_across_processes",
     "converted_module",
     "state_dict_to_cpu",
 ]
@@ -61,43 +62,10 @@ def resolve_device(device):
     return device
 
 
-def _process_group_backend():
-    """The backend of a ``torch.distributed`` group of several processes, or None."""
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-        return str(dist.get_backend())
-    return None
-
-
 def fits_on_device(device, n_bytes, share=0.5):
     """Whether ``n_bytes`` take less than ``share`` of the free memory of a GPU."""
     free, _ = torch.cuda.mem_get_info(device)
     return n_bytes < share * free
-
-
-def mean_across_processes(total, count, device):
-    """Mean over the rows of every process, from this process's sums.
-
-    Parameters
-    ----------
-    total : ndarray of float64
-        This process's sum over its ``count`` rows.
-    count : int
-    device : torch.device
-        Where the reduction runs (a GPU with NCCL).
-
-    Returns
-    -------
-    mean : ndarray of float64
-        The sum of ``total`` over the processes of the default
-        ``torch.distributed`` group divided by the sum of ``count``: the same
-        on every process.
-    """
-    buffer = torch.from_numpy(np.append(total, count).astype(np.float64))
-    buffer = buffer.to(device)
-    torch.distributed.all_reduce(buffer)
-    buffer = buffer.cpu().numpy()
-    return buffer[:-1].reshape(np.shape(total)) / buffer[-1]
 
 
 def make_generator(seed, device="cpu"):

@@ -22,7 +22,8 @@ import torch
 from sklearn.datasets import load_digits
 
 from skvae import AutoencoderTransformer, VAEModule, VAETransformer
-from skvae._training import data_parallel_world, elbo_terms
+from skvae._objectives import elbo_terms
+from skvae._parallel import data_parallel_world
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 180  # seconds for the whole worker pair; a normal run takes ~20 s

@@ -18,7 +18,7 @@ from sklearn.preprocessing import StandardScaler
 
 import skvae._base
 from skvae import BernoulliLikelihood, GaussianLikelihood, Likelihood, VAETransformer
-from skvae._training import elbo_terms
+from skvae._objectives import elbo_terms
 
 TINY = dict(hidden_layer_sizes=(16,), max_iter=3, random_state=0, device="cpu")
 

@@ -11,8 +11,8 @@ from sklearn.exceptions import NotFittedError
 
 import skvae._estimator
 from skvae import VAETransformer
-from skvae._estimator import _linear_path, _spherical_path
-from skvae._training import elbo_terms, log_importance_weights
+from skvae._interpolation import _linear_path, _spherical_path
+from skvae._objectives import elbo_terms, log_importance_weights
 from skvae._utils import row_normal_noise
 
 
@@ -424,7 +424,7 @@ def test_custom_likelihood_without_sample_draws_reproducibly_from_its_distributi
 
 
 def test_importance_weighted_terms_are_the_bound_split_in_two(vae, digits):
-    from skvae._training import importance_weighted_terms
+    from skvae._objectives import importance_weighted_terms
 
     module, likelihood = vae.module_, vae.likelihood_
     x = torch.as_tensor(digits[:16], dtype=torch.float32)
@@ -454,7 +454,7 @@ def test_importance_weighted_terms_are_the_bound_split_in_two(vae, digits):
 
 
 def test_importance_weighted_loss_has_the_bounds_gradient(vae, digits):
-    from skvae._training import importance_weighted_terms
+    from skvae._objectives import importance_weighted_terms
 
     module = copy.deepcopy(vae.module_)
     x = torch.as_tensor(digits[:16], dtype=torch.float32)

@@ -205,7 +205,7 @@ def test_custom_likelihood_samples_on_cuda_without_touching_the_global_rng():
 
 
 def test_direct_fused_adam_on_cuda_equals_adam_step():
-    from skvae._training import optimizer_step
+    from skvae._optim import optimizer_step
 
     def run(step_fn):
         generator = torch.Generator("cuda").manual_seed(0)

@@ -196,7 +196,7 @@ def test_one_importance_draw_regresses_on_the_observed_entries_at_the_mean(
 def test_transform_is_the_importance_weighted_mean_of_the_decoder_means(
     incomplete, covariance
 ):
-    from skvae._training import importance_draws
+    from skvae._objectives import importance_draws
     from skvae._utils import row_normal_noise
 
     _, X_missing, _ = incomplete

@@ -11,7 +11,8 @@ from skvae import (
     GaussianLikelihood,
     VAEModule,
 )
-from skvae._training import elbo_terms, kl_to_standard_normal, kl_weight, train
+from skvae._objectives import elbo_terms, kl_to_standard_normal, kl_warmup_weight
+from skvae._training import train
 
 
 def _gen(seed=0):
@@ -237,8 +238,9 @@ def test_elbo_terms_deterministic_autoencoder_has_zero_kl():
 
 
 def test_kl_weight_schedule():
-    assert kl_weight(0, 2.0, 0) == 2.0
-    assert [kl_weight(e, 1.0, 4) for e in range(5)] == [0.25, 0.5, 0.75, 1.0, 1.0]
+    assert kl_warmup_weight(0, 2.0, 0) == 2.0
+    weights = [kl_warmup_weight(e, 1.0, 4) for e in range(5)]
+    assert weights == [0.25, 0.5, 0.75, 1.0, 1.0]
 
 
 def _toy_data(n=256):

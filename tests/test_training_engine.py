@@ -7,7 +7,8 @@ from sklearn.datasets import load_digits
 
 import skvae._base
 from skvae import VAETransformer
-from skvae._training import Rows, elbo_terms
+from skvae._objectives import elbo_terms
+from skvae._training import Rows
 
 TINY = dict(hidden_layer_sizes=(16,), max_iter=3, random_state=0, device="cpu")
 
@@ -119,7 +120,7 @@ def _train_steps(step_fn, n_steps=5, **adam_kwargs):
 
 
 def test_direct_fused_adam_step_equals_adam_step_bitwise():
-    from skvae._training import _direct_adam_matches, optimizer_step
+    from skvae._optim import _direct_adam_matches, optimizer_step
 
     assert _direct_adam_matches()  # this torch takes the fast path
     fast_params, fast_state = _train_steps(optimizer_step, fused=True)
@@ -141,14 +142,14 @@ def test_direct_fused_adam_step_equals_adam_step_bitwise():
     ],
 )
 def test_optimizer_step_falls_back_to_step_for_other_optimizers(optimizer):
-    from skvae._training import optimizer_step
+    from skvae._optim import optimizer_step
 
     opt = optimizer(torch.nn.Linear(2, 2).parameters())
     assert optimizer_step(opt) == opt.step
 
 
 def test_optimizer_step_honours_step_hooks():
-    from skvae._training import optimizer_step
+    from skvae._optim import optimizer_step
 
     opt = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), lr=1e-2, fused=True)
     assert optimizer_step(opt) != opt.step
@@ -186,7 +187,7 @@ def test_small_models_train_on_one_thread_and_restore_the_count(
 
 
 def test_thread_count_is_restored_when_training_fails(X, monkeypatch):
-    from skvae._training import cpu_threads_for
+    from skvae._optim import cpu_threads_for
 
     module = torch.nn.Linear(4, 4)
     before = torch.get_num_threads()

@@ -8,7 +8,7 @@ versions that wrote it and the estimator's record, see :mod:`._records`) and
 a SHA-256 digest of the document and of every tensor (``skvae_sha256``).
 
 The package has four parts, whose imports point down to the torch core
-(``_module``, ``_likelihoods``, ``_mixed``, ``_training``) and the tables
+(``_module``, ``_likelihoods``, ``_mixed``, ``_optim``) and the tables
 (``_tabular``), never to an estimator:
 
 ``_codec``

@@ -16,7 +16,7 @@ import torch
 
 from .._likelihoods import make_likelihood
 from .._module import VAEModule
-from .._training import make_optimizer
+from .._optim import make_optimizer
 from ._messages import Invalid, quote
 
 __all__ = ["module_spec", "expected_likelihood", "expected_tensors", "build"]
