@@ -8,8 +8,7 @@ from ._likelihoods import BernoulliLikelihood, Likelihood
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule
 from ._persistence import load
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "VAETransformer",

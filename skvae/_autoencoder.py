@@ -1,8 +1,12 @@
 """AutoencoderTransformer: the deterministic autoencoder, for comparison."""
 
-from ._base import _BaseAutoencoder
+from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
+from ._persistence import register
 
 
+@register(
+    attributes=FITTED_ATTRIBUTES, later_params=("numeric_scaling", "covariance")
+)
 class AutoencoderTransformer(_BaseAutoencoder):
     """Deterministic autoencoder as a scikit-learn transformer.
 

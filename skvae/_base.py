@@ -36,7 +36,18 @@ from ._likelihoods import COVARIANCES, LIKELIHOODS, Likelihood, make_likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._optim import make_optimizer
 from ._parallel import data_parallel_world
-from ._persistence import _LATER_PARAMS
+from ._persistence import (
+    Float,
+    Floats,
+    Instance,
+    Int,
+    OutputConfig,
+    Records,
+    Stored,
+    StrArray,
+    Table,
+    later_params,
+)
 from ._persistence import save as _save
 from ._tabular import TabularEncoder, is_frame, needs_tabular
 from ._training import Rows, train
@@ -52,6 +63,30 @@ from ._utils import (
 
 # Rows per forward pass at inference: bounds memory, never changes results.
 _INFERENCE_BATCH = 4096
+
+#: every attribute ``fit`` sets on an autoencoder, for the file format (in an
+#: order where sizes are checked before what they size)
+FITTED_ATTRIBUTES = {
+    "_sklearn_output_config": OutputConfig(optional=True, unfitted=True),
+    "n_features_in_": Int(low=1),
+    "tabular_": Table(optional=True),
+    "feature_names_in_": StrArray("n_features_in_", optional=True),
+    "_random_state": Instance(np.random.RandomState),
+    "device_": Instance(torch.device),
+    "likelihood_": Instance(Likelihood),
+    "module_": Stored(),
+    "optimizer_": Stored(),
+    "n_iter_": Int(low=0),
+    "loss_curve_": Floats(length="n_iter_"),
+    "history_": Records(
+        ("loss", "recon", "kl", "val_loss"),
+        optional_keys=("kl_weight",),
+        length="n_iter_",
+    ),
+    "best_loss_": Float(nullable=True, finite=False),
+    "validation_scores_": Floats(max_length="n_iter_", nullable=True),
+    "best_validation_score_": Float(nullable=True, finite=False),
+}
 
 
 class _BaseAutoencoder(
@@ -583,7 +618,7 @@ class _BaseAutoencoder(
         super().__setstate__(state)
         # pickled before these parameters existed: the behaviour of their defaults
         defaults = inspect.signature(type(self)).parameters
-        for name in _LATER_PARAMS & set(defaults):
+        for name in later_params(type(self)) & set(defaults):
             self.__dict__.setdefault(name, defaults[name].default)
         if "module_" not in state:
             return

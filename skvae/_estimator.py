@@ -8,10 +8,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseAutoencoder
+from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
 from ._interpolation import PATHS
 from ._objectives import elbo_terms, importance_weighted_bound, kl_per_dimension
 from ._parallel import data_parallel_world, mean_across_processes
+from ._persistence import FloatArray, Int, register
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
 
 # Latent dimensions whose mean KL exceeds this many nats count as active.
@@ -23,6 +24,14 @@ _KL_ROWS = 10_000
 _IWAE_VALUES = 2**20
 
 
+@register(
+    attributes={
+        **FITTED_ATTRIBUTES,
+        "kl_per_component_": FloatArray(("n_components",)),
+        "n_active_components_": Int(low=0, high="n_components"),
+    },
+    later_params=("numeric_scaling", "n_importance_train", "covariance"),
+)
 class VAETransformer(_BaseAutoencoder):
     """Variational autoencoder as a scikit-learn transformer.
 

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._estimator import VAETransformer, _check_count, _decoder_noise_generator
 from ._objectives import importance_draws
+from ._persistence import Int, Nested, OutputConfig, StrArray, register
 from ._persistence import save as _save
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
 
@@ -38,6 +39,16 @@ _SHARED_PARAMS = (
 )
 
 
+@register(
+    attributes={
+        "_sklearn_output_config": OutputConfig(optional=True, unfitted=True),
+        "n_features_in_": Int(low=1, mirror=True),
+        "n_iter_": Int(low=0, mirror=True),
+        "feature_names_in_": StrArray("n_features_in_", optional=True, mirror=True),
+    },
+    nested=Nested("vae_", classes=("VAETransformer",), params={"missing": "mask"}),
+    later_params=("covariance", "n_importance_train"),
+)
 class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Fill in missing values with a variational autoencoder's estimate.
 

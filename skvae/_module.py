@@ -54,6 +54,13 @@ class VAEModule(nn.Module):
     device, dtype : optional
         Where and how to allocate the parameters, as for ``nn.Linear``.
 
+    Attributes
+    ----------
+    spec : dict
+        The architecture's constructor arguments as plain data (all but
+        ``device`` and ``dtype``): ``VAEModule(**module.spec)`` builds a
+        module with the same parameter names and shapes.
+
     Examples
     --------
     >>> import torch
@@ -62,6 +69,8 @@ class VAEModule(nn.Module):
     >>> loc, log_scale = module.encode(torch.zeros(5, 64))
     >>> loc.shape, module.decode(loc).shape
     (torch.Size([5, 2]), torch.Size([5, 64]))
+    >>> VAEModule(**module.spec).spec == module.spec
+    True
     """
 
     def __init__(
@@ -77,6 +86,16 @@ class VAEModule(nn.Module):
     ):
         super().__init__()
         hidden = tuple(hidden_layer_sizes)
+        # The constructor arguments as plain data: VAEModule(**spec) builds
+        # this architecture again (the file format rebuilds modules from it).
+        self.spec = {
+            "n_features": int(n_features),
+            "n_components": int(n_components),
+            "n_outputs": int(n_outputs),
+            "hidden_layer_sizes": tuple(int(h) for h in hidden),
+            "activation": str(activation),
+            "n_shared": int(n_shared),
+        }
         self.n_components = n_components
         self.encoder = _mlp(
             (n_features, *hidden, 2 * n_components), activation, device, dtype

@@ -73,6 +73,49 @@ class _Numeric:
     #: object it copies; consecutive columns of one alias share a block
     likelihood = "gaussian"
 
+    #: fitted values stored in files, and those recomputed on load
+    STORED = ("mean", "scale", "low", "high")
+    DERIVED = ("is_integer", "width")
+    #: whether only a DataFrame column (not an array's) can be of this kind
+    frame_only = False
+
+    @staticmethod
+    def accepts_dtype(dtype):
+        """Whether a column of ``dtype`` can be of this kind."""
+        pd = import_optional("pandas")
+
+        types = pd.api.types
+        return types.is_numeric_dtype(dtype) and not types.is_bool_dtype(dtype)
+
+    def state(self):
+        """The stored fitted values, by field name."""
+        return {field: getattr(self, field) for field in self.STORED}
+
+    @classmethod
+    def from_state(cls, dtype, state, where):
+        """The kind ``state`` describes for a column of ``dtype``, every value
+        checked against what ``fit`` could produce; ValueError otherwise."""
+        kind = cls.__new__(cls)
+        kind.dtype, kind.width = dtype, 1
+        kind.is_integer = _is_integer(dtype)
+        for field in _Numeric.STORED:
+            setattr(kind, field, _stored_float(state, field, where))
+        if not kind.scale > 0:
+            raise ValueError(f"{where} has a scale {kind.scale!r} that is not positive")
+        if not kind.low <= kind.high:
+            raise ValueError(
+                f"{where} has a range [{kind.low}, {kind.high}] that is empty"
+            )
+        low, high = _value_range(dtype)
+        if not low <= kind.low <= kind.high <= high:
+            raise ValueError(
+                f"{where} has a range [{kind.low}, {kind.high}] beyond what its "
+                f"dtype {dtype} holds"
+            )
+        if kind.is_integer and not (kind.low.is_integer() and kind.high.is_integer()):
+            raise ValueError(f"{where} is an integer column with fractional bounds")
+        return kind
+
     def __init__(self, values, dtype):
         self.dtype = dtype
         self.is_integer = _is_integer(dtype)
@@ -116,6 +159,42 @@ class _Quantile(_Numeric):
     #: at most this many quantiles are stored per column
     n_quantiles = 1000
 
+    STORED = (*_Numeric.STORED, "references", "quantiles", "margin")
+
+    @classmethod
+    def from_state(cls, dtype, state, where):
+        kind = super().from_state(dtype, state, where)
+        references, quantiles = state["references"], state["quantiles"]
+        n = len(references) if isinstance(references, np.ndarray) else 0
+        if (
+            not isinstance(references, np.ndarray)
+            or references.dtype != np.float64
+            or references.ndim != 1
+            or not 2 <= n <= cls.n_quantiles
+            or not np.array_equal(references, np.linspace(0.0, 1.0, n))
+        ):
+            raise ValueError(
+                f"{where} needs its quantile references at 2 to {cls.n_quantiles} "
+                "evenly spaced probabilities from 0 to 1"
+            )
+        if (
+            not isinstance(quantiles, np.ndarray)
+            or quantiles.dtype != np.float64
+            or quantiles.shape != (n,)
+        ):
+            raise ValueError(f"{where} needs {n} float64 quantiles, one per reference")
+        if not np.isfinite(quantiles).all() or (np.diff(quantiles) < 0).any():
+            raise ValueError(
+                f"{where} has quantiles that are not finite and non-decreasing"
+            )
+        margin = _stored_float(state, "margin", where)
+        if not 0 < margin <= 0.5:
+            raise ValueError(
+                f"{where} has a quantile margin {margin!r} outside (0, 0.5]"
+            )
+        kind.references, kind.quantiles, kind.margin = references, quantiles, margin
+        return kind
+
     def __init__(self, values, dtype):
         super().__init__(values, dtype)
         finite = values[~np.isnan(values)]
@@ -151,6 +230,26 @@ class _Boolean:
 
     likelihood = "bernoulli"
 
+    STORED = ()
+    DERIVED = ("width",)
+    frame_only = True
+
+    @staticmethod
+    def accepts_dtype(dtype):
+        pd = import_optional("pandas")
+
+        # object: booleans with missing values
+        return pd.api.types.is_bool_dtype(dtype) or dtype == np.dtype(object)
+
+    def state(self):
+        return {}
+
+    @classmethod
+    def from_state(cls, dtype, state, where):
+        kind = cls.__new__(cls)
+        kind.dtype, kind.width = dtype, 1
+        return kind
+
     def __init__(self, values, dtype):
         self.dtype = dtype
         self.width = 1
@@ -166,6 +265,41 @@ class _Categorical:
     """A categorical, object or string column, one-hot over the fit categories."""
 
     likelihood = CategoricalLikelihood()  # a block of its own per column
+
+    STORED = ("categories",)
+    DERIVED = ("width",)
+    frame_only = True
+
+    @staticmethod
+    def accepts_dtype(dtype):
+        pd = import_optional("pandas")
+
+        return isinstance(
+            dtype, pd.CategoricalDtype | pd.StringDtype
+        ) or dtype == np.dtype(object)
+
+    def state(self):
+        return {"categories": list(self.categories)}
+
+    @classmethod
+    def from_state(cls, dtype, state, where):
+        pd = import_optional("pandas")
+
+        categories = state["categories"]
+        if type(categories) is not list or not categories:
+            raise ValueError(f"{where} has no list of categories")
+        if isinstance(dtype, pd.CategoricalDtype):
+            if categories != list(dtype.categories):
+                raise ValueError(f"{where} has categories that differ from its dtype's")
+        elif not all(type(c) is str for c in categories):
+            raise ValueError(
+                f"{where} is a string column with categories that are not str"
+            )
+        elif len(set(categories)) != len(categories):
+            raise ValueError(f"{where} has duplicate categories")
+        kind = cls.__new__(cls)
+        kind.dtype, kind.categories, kind.width = dtype, categories, len(categories)
+        return kind
 
     def __init__(self, series):
         pd = import_optional("pandas")
@@ -214,9 +348,46 @@ class _Categorical:
         return series.astype(self.dtype)
 
 
+# ------------------------------------------------------- stored state of kinds
+#
+# Each kind of column declares the fitted values the file format stores
+# (``STORED``), those recomputed on load (``DERIVED``), the dtypes it accepts
+# and whether only a DataFrame can produce it; ``from_state`` checks stored
+# values against what ``fit`` could have produced and rebuilds the kind. The
+# format (``skvae._persistence``) iterates over :data:`KINDS` and knows no kind
+# by name, so adding a kind of column touches this file only.
+
+
+def _stored_float(state, field, where):
+    value = state[field]
+    if type(value) is not float or not np.isfinite(value):
+        raise ValueError(f"{where} has an invalid {field} {_short(value)}")
+    return value
+
+
+def _short(value, limit=200):
+    """``repr(value)``, cut to about ``limit`` characters (values from files)."""
+    if isinstance(value, str) and len(value) > limit:
+        return repr(value[:limit]) + f"... ({len(value)} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _value_range(dtype):
+    """The (low, high) range of values a numeric column of ``dtype`` holds."""
+    pd = import_optional("pandas")
+
+    numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
+    if pd.api.types.is_integer_dtype(numpy_dtype):
+        info = np.iinfo(numpy_dtype)
+        return float(info.min), float(info.max)
+    info = np.finfo(numpy_dtype)
+    return -float(info.max), float(info.max)
+
+
 #: how numeric columns may be scaled, by the name users pass
 NUMERIC_KINDS = {"standard": _Numeric, "quantile": _Quantile}
-#: every kind of column, for code that must recognise them (persistence)
+#: every kind of column, for code that must recognise them (the file format)
 KINDS = (_Numeric, _Quantile, _Boolean, _Categorical)
 
 

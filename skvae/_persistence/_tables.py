@@ -2,33 +2,24 @@
 
 :func:`tabular_state` turns a fitted :class:`~skvae._tabular.TabularEncoder`
 into plain values (dicts, lists, str, bool, int, float, NumPy arrays and
-NumPy dtypes) that :mod:`skvae._persistence` writes with its tagged JSON;
-:func:`tabular_from_state` checks such values and rebuilds the encoder.
+dtypes) that the codec writes as tagged JSON; :func:`tabular_from_state`
+checks such values and rebuilds the encoder.
+
+Only the encoder's own fields and the column dtypes are handled here. What a
+kind of column stores, and the checks on it, are declared by the kind itself
+in :mod:`skvae._tabular` (``STORED``, ``DERIVED``, ``accepts_dtype``,
+``frame_only``, ``state`` and ``from_state``): this file iterates over
+:data:`~skvae._tabular.KINDS` and names none of them.
 
 Nothing is looked up by a name from a file but in fixed lists: the column
-kinds in :data:`skvae._tabular.KINDS`, the pandas extension dtypes in
-:data:`EXTENSION_DTYPES` (built with ``pandas.api.types.pandas_dtype``). A
-NumPy dtype stays a NumPy dtype (the file stores its string); a
-``CategoricalDtype`` is stored as its categories, their dtype and whether
-they are ordered. Every value is checked against what ``fit`` could have
-produced (the kind of each column against its dtype, positive scales,
-monotone quantiles at the fitted probabilities, unique categories...), and a
-value that fails raises ``ValueError`` naming the column and the problem.
+kinds in ``KINDS``, the pandas extension dtypes in :data:`EXTENSION_DTYPES`.
 """
-
-import math
 
 import numpy as np
 
-from ._optional import import_optional
-from ._tabular import (
-    COVARIANCES,
-    KINDS,
-    NUMERIC_KINDS,
-    TabularEncoder,
-    _Categorical,
-    _Quantile,
-)
+from .._optional import import_optional
+from .._tabular import COVARIANCES, KINDS, NUMERIC_KINDS, TabularEncoder
+from ._messages import quote, shorten
 
 __all__ = ["EXTENSION_DTYPES", "encoded_width", "tabular_state", "tabular_from_state"]
 
@@ -40,21 +31,6 @@ EXTENSION_DTYPES = frozenset(
 )
 
 _KIND_CLASSES = {cls.__name__: cls for cls in KINDS}
-# The fitted values of each kind of column beyond its ``dtype``, and those
-# derived from the others (recomputed on load, not stored).
-_NUMERIC_FIELDS = ("mean", "scale", "low", "high")
-_FIELDS = {
-    "_Numeric": _NUMERIC_FIELDS,
-    "_Quantile": (*_NUMERIC_FIELDS, "references", "quantiles", "margin"),
-    "_Boolean": (),
-    "_Categorical": ("categories",),
-}
-_DERIVED = {
-    "_Numeric": ("is_integer", "width"),
-    "_Quantile": ("is_integer", "width"),
-    "_Boolean": ("width",),
-    "_Categorical": ("width",),
-}
 _ENCODER_FIELDS = {
     "allow_missing",
     "numeric",
@@ -64,12 +40,32 @@ _ENCODER_FIELDS = {
     "order_",
     "kinds_",
 }
+_FLOAT_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
 def encoded_width(encoder):
     """Number of columns of the matrix ``encoder.transform`` returns."""
     width = sum(kind.width for kind in encoder.kinds_)
     return width + (encoder.n_columns if encoder.allow_missing else 0)
+
+
+def fitted_with(tabular):
+    """The estimator parameters a model with this table encoder was fit with."""
+    return {
+        "missing": "mask" if tabular.allow_missing else "error",
+        "numeric_scaling": tabular.numeric,
+        "covariance": tabular.covariance,
+        "likelihood": "gaussian",  # the only one fit accepts for tables
+    }
+
+
+def tabular_mismatch(params, tabular):
+    """The parameters that differ from those a model with ``tabular`` was fit with."""
+    return [
+        f"{key}={quote(params.get(key))}"
+        for key, value in fitted_with(tabular).items()
+        if not (isinstance(params.get(key), str) and params.get(key) == value)
+    ]
 
 
 # -------------------------------------------------------------------- save
@@ -102,20 +98,17 @@ def tabular_state(encoder):
 
 
 def _kind_state(kind, column):
-    name = type(kind).__name__
-    if _KIND_CLASSES.get(name) is not type(kind):
+    cls = type(kind)
+    name = cls.__name__
+    if _KIND_CLASSES.get(name) is not cls:
         raise TypeError(f"cannot save column {column!r}: unknown kind {name}.")
-    expected = {"dtype", *_FIELDS[name], *_DERIVED[name]}
+    expected = {"dtype", *cls.STORED, *cls.DERIVED}
     if set(vars(kind)) != expected:
         raise TypeError(
             f"cannot save column {column!r}: its {name} has the attributes "
             f"{sorted(vars(kind))}, expected {sorted(expected)}."
         )
-    state = {"kind": name, "dtype": _dtype_state(kind.dtype, column)}
-    for field in _FIELDS[name]:
-        value = getattr(kind, field)
-        state[field] = list(value) if field == "categories" else value
-    return state
+    return {"kind": name, "dtype": _dtype_state(kind.dtype, column), **kind.state()}
 
 
 def _dtype_state(dtype, column):
@@ -170,11 +163,11 @@ def tabular_from_state(state):
     if type(allow_missing) is not bool or type(frame) is not bool:
         raise ValueError("the table encoder's allow_missing and frame must be booleans")
     if type(numeric) is not str or numeric not in NUMERIC_KINDS:
-        raise ValueError(f"the table encoder's numeric scaling {numeric!r} is unknown")
+        raise ValueError(f"the table encoder's numeric scaling {quote(numeric)} is unknown")
     # written before covariance existed: the diagonal model of then
     covariance = state.get("covariance", "diagonal")
     if type(covariance) is not str or covariance not in COVARIANCES:
-        raise ValueError(f"the table encoder's covariance {covariance!r} is unknown")
+        raise ValueError(f"the table encoder's covariance {quote(covariance)} is unknown")
     columns, kinds, order = state["columns"], state["kinds"], state["order"]
     if type(columns) is not list or not columns:
         raise ValueError("the table encoder has no list of columns")
@@ -187,7 +180,6 @@ def tabular_from_state(state):
         or sorted(order) != list(range(n))
     ):
         raise ValueError("the table encoder's column order is not a permutation")
-
     encoder = TabularEncoder(
         allow_missing=allow_missing, numeric=numeric, covariance=covariance
     )
@@ -197,13 +189,10 @@ def tabular_from_state(state):
         if "float_dtype" in state:
             raise ValueError("a table encoder fitted on a DataFrame has no float_dtype")
         for column in columns:
-            _check_hashable(column)
+            _check_column_name(column)
     else:
         float_dtype = state.get("float_dtype")
-        if not isinstance(float_dtype, np.dtype) or float_dtype not in (
-            np.dtype(np.float64),
-            np.dtype(np.float32),
-        ):
+        if not isinstance(float_dtype, np.dtype) or float_dtype not in _FLOAT_DTYPES:
             raise ValueError(
                 "a table encoder fitted on an array needs a float_dtype of float32 "
                 "or float64"
@@ -218,11 +207,13 @@ def tabular_from_state(state):
     return encoder
 
 
-def _check_hashable(name):
+def _check_column_name(name):
+    if not isinstance(name, str | int | float | bool | tuple | type(None)):
+        raise ValueError(f"the column name {quote(name)} is not hashable")
     try:
         hash(name)
     except TypeError:
-        raise ValueError(f"the column name {name!r} is not hashable") from None
+        raise ValueError(f"the column name {quote(name)} is not hashable") from None
 
 
 def _expect_dict(value, required, optional, where):
@@ -231,130 +222,37 @@ def _expect_dict(value, required, optional, where):
     keys = set(value)
     if not required <= keys <= required | optional:
         raise ValueError(
-            f"{where} has the fields {sorted(map(str, keys))}, expected "
+            f"{where} has the fields {quote(sorted(map(str, keys)))}, expected "
             f"{sorted(required)}"
             + (f" and optionally {sorted(optional)}" if optional else "")
         )
 
 
 def _kind_from_state(state, column, encoder):
-    where = f"column {column!r}"
+    where = f"column {quote(column)}"
     name = state.get("kind") if type(state) is dict else None
     if type(name) is not str or name not in _KIND_CLASSES:
         raise ValueError(
-            f"{where} has the kind {name!r}, which is not one of "
+            f"{where} has the kind {quote(name)}, which is not one of "
             f"{', '.join(sorted(_KIND_CLASSES))}"
         )
-    _expect_dict(state, {"kind", "dtype", *_FIELDS[name]}, set(), where)
     cls = _KIND_CLASSES[name]
+    _expect_dict(state, {"kind", "dtype", *cls.STORED}, set(), where)
     dtype = _dtype_from_state(state["dtype"], where)
     if cls in NUMERIC_KINDS.values() and cls is not NUMERIC_KINDS[encoder.numeric]:
         raise ValueError(
             f"{where} is a {name} column, but the encoder scales numeric columns "
             f"with {encoder.numeric!r}"
         )
-    if not encoder.frame_ and (cls is _Categorical or name == "_Boolean"):
+    if not encoder.frame_ and cls.frame_only:
         raise ValueError(f"{where} is a {name} column in an encoder fitted on an array")
     if not encoder.frame_ and dtype != encoder.float_dtype_:
         raise ValueError(
             f"{where} has dtype {dtype}, not the array's {encoder.float_dtype_}"
         )
-    if not _dtype_fits_kind(dtype, name):
-        raise ValueError(
-            f"{where} has dtype {dtype}, which a {name} column cannot have"
-        )
-
-    kind = cls.__new__(cls)
-    kind.dtype = dtype
-    kind.width = 1
-    if name in ("_Numeric", "_Quantile"):
-        _set_numeric(kind, state, where)
-    if name == "_Quantile":
-        _set_quantiles(kind, state, where)
-    if name == "_Categorical":
-        _set_categories(kind, state, where)
-    return kind
-
-
-def _dtype_fits_kind(dtype, name):
-    pd = import_optional("pandas")
-
-    types = pd.api.types
-    if name == "_Boolean":  # object: booleans with missing values
-        return types.is_bool_dtype(dtype) or dtype == np.dtype(object)
-    if name == "_Categorical":
-        return isinstance(
-            dtype, pd.CategoricalDtype | pd.StringDtype
-        ) or dtype == np.dtype(object)
-    return types.is_numeric_dtype(dtype) and not types.is_bool_dtype(dtype)
-
-
-def _float(state, field, where):
-    value = state[field]
-    if type(value) is not float or not math.isfinite(value):
-        raise ValueError(f"{where} has an invalid {field} {value!r}")
-    return value
-
-
-def _set_numeric(kind, state, where):
-    pd = import_optional("pandas")
-
-    kind.mean = _float(state, "mean", where)
-    kind.scale = _float(state, "scale", where)
-    kind.low = _float(state, "low", where)
-    kind.high = _float(state, "high", where)
-    if not kind.scale > 0:
-        raise ValueError(f"{where} has a scale {kind.scale!r} that is not positive")
-    if not kind.low <= kind.high:
-        raise ValueError(f"{where} has a range [{kind.low}, {kind.high}] that is empty")
-    kind.is_integer = pd.api.types.is_integer_dtype(kind.dtype)
-
-
-def _set_quantiles(kind, state, where):
-    references, quantiles = state["references"], state["quantiles"]
-    n = len(references) if isinstance(references, np.ndarray) else 0
-    if (
-        not isinstance(references, np.ndarray)
-        or references.dtype != np.float64
-        or references.ndim != 1
-        or not 2 <= n <= _Quantile.n_quantiles
-        or not np.array_equal(references, np.linspace(0.0, 1.0, n))
-    ):
-        raise ValueError(
-            f"{where} needs its quantile references at 2 to {_Quantile.n_quantiles} "
-            "evenly spaced probabilities from 0 to 1"
-        )
-    if (
-        not isinstance(quantiles, np.ndarray)
-        or quantiles.dtype != np.float64
-        or quantiles.shape != (n,)
-    ):
-        raise ValueError(f"{where} needs {n} float64 quantiles, one per reference")
-    if not np.isfinite(quantiles).all() or (np.diff(quantiles) < 0).any():
-        raise ValueError(
-            f"{where} has quantiles that are not finite and non-decreasing"
-        )
-    margin = _float(state, "margin", where)
-    if not 0 < margin <= 0.5:
-        raise ValueError(f"{where} has a quantile margin {margin!r} outside (0, 0.5]")
-    kind.references, kind.quantiles, kind.margin = references, quantiles, margin
-
-
-def _set_categories(kind, state, where):
-    pd = import_optional("pandas")
-
-    categories = state["categories"]
-    if type(categories) is not list or not categories:
-        raise ValueError(f"{where} has no list of categories")
-    if isinstance(kind.dtype, pd.CategoricalDtype):
-        if categories != list(kind.dtype.categories):
-            raise ValueError(f"{where} has categories that differ from its dtype's")
-    elif not all(type(c) is str for c in categories):
-        raise ValueError(f"{where} is a string column with categories that are not str")
-    elif len(set(categories)) != len(categories):
-        raise ValueError(f"{where} has duplicate categories")
-    kind.categories = categories
-    kind.width = len(categories)
+    if not cls.accepts_dtype(dtype):
+        raise ValueError(f"{where} has dtype {dtype}, which a {name} column cannot have")
+    return cls.from_state(dtype, state, where)
 
 
 def _dtype_from_state(state, where):
@@ -372,14 +270,14 @@ def _dtype_from_state(state, where):
         name = state["extension"]
         if type(name) is not str or name not in EXTENSION_DTYPES:
             raise ValueError(
-                f"{where} has the dtype {name!r}, which is not one of the pandas "
+                f"{where} has the dtype {quote(name)}, which is not one of the pandas "
                 f"dtypes skvae files may name ({', '.join(sorted(EXTENSION_DTYPES))})"
             )
         try:
             return pd.api.types.pandas_dtype(name)
         except (ImportError, TypeError, ValueError) as exc:
             raise ValueError(
-                f"{where}: pandas cannot build the dtype {name!r} ({exc})"
+                f"{where}: pandas cannot build the dtype {name!r} ({shorten(exc)})"
             ) from None
     _expect_dict(
         state, {"categories", "categories_dtype", "ordered"}, set(), f"{where}'s dtype"
@@ -397,7 +295,9 @@ def _dtype_from_state(state, where):
     try:
         index = pd.Index(values, dtype=categories_dtype)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{where} has categories of another dtype ({exc})") from None
+        raise ValueError(
+            f"{where} has categories of another dtype ({shorten(exc)})"
+        ) from None
     if index.hasnans:
         raise ValueError(f"{where} has a missing value among its categories")
     if not index.is_unique:

@@ -1,0 +1,128 @@
+"""The classes the file format may build, and how estimators register.
+
+An estimator class joins the format with the :func:`register` decorator,
+declaring its fitted-attribute schema (see :mod:`._schema`), the attribute
+holding a nested estimator if it wraps one, and the parameters added after
+files were first written. The format never imports an estimator module: the
+estimators import this one, and ``import skvae`` registers them all before
+:func:`skvae.load` can run. Likelihoods are the fixed list of skvae's own
+classes, never user subclasses.
+"""
+
+from dataclasses import dataclass, field
+
+from .. import _gaussian, _mixed  # noqa: F401  (they register their likelihoods)
+from .._likelihoods import LIKELIHOOD_CLASSES
+
+__all__ = [
+    "Nested",
+    "Registration",
+    "register",
+    "registration",
+    "registered",
+    "later_params",
+    "likelihood_classes",
+    "check_likelihood",
+    "check_n_features",
+]
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A fitted estimator held in attribute ``name`` of a wrapping estimator.
+
+    ``classes`` names the registered classes it may be; ``params`` are the
+    parameter values the wrapper's ``fit`` always gives it.
+    """
+
+    name: str
+    classes: tuple
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the format knows of one estimator class."""
+
+    cls: type
+    attributes: dict
+    nested: Nested | None
+    later_params: frozenset
+
+
+_ESTIMATORS = {}
+
+
+def register(*, attributes, nested=None, later_params=()):
+    """Class decorator: the format may save and rebuild this estimator class.
+
+    Parameters
+    ----------
+    attributes : dict of str to Spec
+        Every attribute ``fit`` sets (and ``set_output``'s configuration),
+        with its type, shape and range; ``Stored()`` for the torch objects
+        kept as tensors (``module_``, ``optimizer_``).
+    nested : Nested, optional
+        The attribute holding a fitted estimator this one wraps.
+    later_params : iterable of str
+        Parameters added after files were first written: a file (or pickle)
+        without one gets its default, the behaviour of the older release.
+
+    Returns
+    -------
+    decorator : callable
+        Registers the class under its name and returns it unchanged.
+    """
+
+    def decorate(cls):
+        _ESTIMATORS[cls.__name__] = Registration(
+            cls, dict(attributes), nested, frozenset(later_params)
+        )
+        return cls
+
+    return decorate
+
+
+def registration(cls):
+    """The registration of exactly ``cls`` (not of a subclass), or None."""
+    entry = _ESTIMATORS.get(cls.__name__)
+    return entry if entry is not None and entry.cls is cls else None
+
+
+def registered(*, nested_only=False):
+    """Registrations by class name; ``nested_only``: those that wrap nothing."""
+    return {
+        name: entry
+        for name, entry in _ESTIMATORS.items()
+        if not (nested_only and entry.nested is not None)
+    }
+
+
+def later_params(cls):
+    """Parameters of ``cls`` or of a registered base added after files existed."""
+    names = set()
+    for base in cls.__mro__:
+        entry = _ESTIMATORS.get(base.__name__)
+        if entry is not None and entry.cls is base:
+            names |= entry.later_params
+    return frozenset(names)
+
+
+# ------------------------------------------------------------------ likelihoods
+
+
+def likelihood_classes():
+    """skvae's own likelihood classes by name: the only ones a file may name
+    (:data:`skvae._likelihoods.LIKELIHOOD_CLASSES`; user subclasses excluded)."""
+    return dict(LIKELIHOOD_CLASSES)
+
+
+def check_likelihood(likelihood):
+    """Raise unless the likelihood's parameters are ones its class accepts
+    (its own :meth:`~skvae.Likelihood.check_params`)."""
+    likelihood.check_params()
+
+
+def check_n_features(likelihood, n_features):
+    """ValueError unless ``likelihood`` can model ``n_features`` columns."""
+    likelihood.check_n_features(n_features)

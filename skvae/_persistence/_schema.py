@@ -1,0 +1,269 @@
+"""The fitted-attribute schema estimators declare when they register.
+
+Each fitted attribute ``fit`` may set is declared with one of the specs here:
+its type, shape and range, whether it may be absent (``optional``), whether an
+unfitted estimator may have it (``unfitted``), and whether it repeats the
+attribute of the same name of a nested estimator (``mirror``). A size given
+as a string names a parameter or an attribute checked before (``"n_iter_"``,
+``"n_components"``). :func:`check_attributes` refuses unknown and missing
+attributes and every value ``fit`` could not have produced.
+"""
+
+import math
+
+import numpy as np
+
+from .._likelihoods import Likelihood
+from .._tabular import TabularEncoder
+from ._messages import Invalid, quote
+
+__all__ = [
+    "Spec",
+    "Int",
+    "Float",
+    "Floats",
+    "FloatArray",
+    "StrArray",
+    "Records",
+    "Instance",
+    "Table",
+    "OutputConfig",
+    "Stored",
+    "check_attributes",
+]
+
+
+def _size(size, context):
+    return context[size] if isinstance(size, str) else size
+
+
+def _is_float(value):
+    return type(value) is float
+
+
+class Spec:
+    """One fitted attribute: how to check its value."""
+
+    def __init__(self, *, optional=False, unfitted=False, mirror=False):
+        self.optional, self.unfitted, self.mirror = optional, unfitted, mirror
+
+    def check(self, value, context):
+        """Return an error text, or None when ``value`` is one fit produces."""
+        raise NotImplementedError
+
+
+class Int(Spec):
+    """A Python int in ``[low, high]``; ``high`` may name a parameter."""
+
+    def __init__(self, low=0, high=None, **kwargs):
+        super().__init__(**kwargs)
+        self.low, self.high = low, high
+
+    def check(self, value, context):
+        if type(value) is not int:
+            return f"should be an int, not {type(value).__name__}"
+        high = _size(self.high, context)
+        if value < self.low or (high is not None and value > high):
+            return f"is {value}, outside [{self.low}, {high if high is not None else 'inf'}]"
+        return None
+
+
+class Float(Spec):
+    """A Python float (finite unless ``finite=False``), or None if ``nullable``."""
+
+    def __init__(self, *, nullable=False, finite=True, **kwargs):
+        super().__init__(**kwargs)
+        self.nullable, self.finite = nullable, finite
+
+    def check(self, value, context):
+        if value is None and self.nullable:
+            return None
+        if not _is_float(value):
+            return f"should be a float, not {type(value).__name__}"
+        if self.finite and not math.isfinite(value):
+            return f"is {value}, not finite"
+        return None
+
+
+class Floats(Spec):
+    """A list of floats of ``length`` (or at most ``max_length``) items."""
+
+    def __init__(self, *, length=None, max_length=None, nullable=False, **kwargs):
+        super().__init__(**kwargs)
+        self.length, self.max_length, self.nullable = length, max_length, nullable
+
+    def check(self, value, context):
+        if value is None and self.nullable:
+            return None
+        if type(value) is not list or not all(_is_float(v) for v in value):
+            return "should be a list of floats"
+        length, most = _size(self.length, context), _size(self.max_length, context)
+        if length is not None and len(value) != length:
+            return f"has {len(value)} items, expected {length}"
+        if most is not None and len(value) > most:
+            return f"has {len(value)} items, more than {most}"
+        return None
+
+
+class FloatArray(Spec):
+    """A float64 ndarray of the given ``shape`` (sizes may name parameters)."""
+
+    def __init__(self, shape, *, low=None, **kwargs):
+        super().__init__(**kwargs)
+        self.shape, self.low = shape, low
+
+    def check(self, value, context):
+        shape = tuple(_size(s, context) for s in self.shape)
+        if type(value) is not np.ndarray or value.dtype != np.float64:
+            return "should be a float64 array"
+        if value.shape != shape:
+            return f"has shape {value.shape}, expected {shape}"
+        if not np.isfinite(value).all():
+            return "holds non-finite values"
+        if self.low is not None and (value < self.low).any():
+            return f"holds values below {self.low}"
+        return None
+
+
+class StrArray(Spec):
+    """An object ndarray of str, of ``length`` items (feature names)."""
+
+    def __init__(self, length, **kwargs):
+        super().__init__(**kwargs)
+        self.length = length
+
+    def check(self, value, context):
+        length = _size(self.length, context)
+        if type(value) is not np.ndarray or value.dtype != object:
+            return "should be an object array of str"
+        if value.shape != (length,):
+            return f"has shape {value.shape}, expected ({length},)"
+        if not all(type(v) is str for v in value):
+            return "should hold only str"
+        return None
+
+
+class Records(Spec):
+    """A list of ``length`` dicts with the ``keys`` (and maybe ``optional_keys``),
+    each value a float or None."""
+
+    def __init__(self, keys, *, optional_keys=(), length=None, **kwargs):
+        super().__init__(**kwargs)
+        self.keys, self.optional_keys = frozenset(keys), frozenset(optional_keys)
+        self.length = length
+
+    def check(self, value, context):
+        if type(value) is not list:
+            return "should be a list of records"
+        length = _size(self.length, context)
+        if length is not None and len(value) != length:
+            return f"has {len(value)} records, expected {length}"
+        for record in value:
+            if type(record) is not dict or not (
+                self.keys <= set(record) <= self.keys | self.optional_keys
+            ):
+                return f"should hold records with the keys {sorted(self.keys)}"
+            if not all(v is None or _is_float(v) for v in record.values()):
+                return "should hold records of floats"
+        return None
+
+
+class Instance(Spec):
+    """An instance of exactly one of ``types``."""
+
+    def __init__(self, *types, **kwargs):
+        super().__init__(**kwargs)
+        self.types = types
+
+    def check(self, value, context):
+        if type(value) not in self.types and not (
+            Likelihood in self.types and isinstance(value, Likelihood)
+        ):
+            names = " or ".join(t.__name__ for t in self.types)
+            return f"should be a {names}, not a {type(value).__name__}"
+        return None
+
+
+class OutputConfig(Spec):
+    """scikit-learn's ``set_output`` configuration."""
+
+    CONTAINERS = frozenset({"default", "pandas", "polars"})
+
+    def check(self, value, context):
+        if (
+            type(value) is not dict
+            or not set(value) <= {"transform"}
+            or not all(type(v) is str and v in self.CONTAINERS for v in value.values())
+        ):
+            return (
+                "should be a set_output configuration {'transform': one of "
+                f"{sorted(self.CONTAINERS)}}}"
+            )
+        return None
+
+
+class Table(Spec):
+    """A fitted table encoder of ``n_features_in_`` columns."""
+
+    def check(self, value, context):
+        if type(value) is not TabularEncoder:
+            return "is not a table encoder"
+        n_features = context.get("n_features_in_")
+        if value.n_columns != n_features:
+            return f"has {value.n_columns} columns, but n_features_in_={n_features}"
+        return None
+
+
+class Stored(Spec):
+    """A torch object stored as tensors (``module_``, ``optimizer_``); the
+    format rebuilds and checks it, so it never appears among the attributes."""
+
+    def check(self, value, context):
+        return None
+
+
+
+
+def check_attributes(schema, attributes, params, fitted, nested=None):
+    """Refuse unknown, missing and invalid fitted attributes (raises Invalid).
+
+    ``schema`` maps each attribute name to its spec; ``nested`` is the rebuilt
+    nested estimator, if any, for the attributes that mirror it.
+    """
+    stored = {name for name, spec in schema.items() if isinstance(spec, Stored)}
+    for name in attributes:
+        spec = schema.get(name)
+        if spec is None or name in stored or (not fitted and not spec.unfitted):
+            raise Invalid(f"it sets the attribute {quote(name)}, which is not allowed")
+    expected = [
+        name
+        for name, spec in schema.items()
+        if name not in stored and not spec.optional and (fitted or spec.unfitted)
+    ]
+    missing = sorted(set(expected) - set(attributes))
+    if missing:
+        raise Invalid(f"it lacks the fitted attributes {missing}")
+    context = dict(params)
+    for name, spec in schema.items():
+        if name not in attributes:
+            if spec.mirror and nested is not None and hasattr(nested, name):
+                raise Invalid(f"its {name} differs from that of its nested model")
+            continue
+        value = attributes[name]
+        problem = spec.check(value, context)
+        if problem:
+            raise Invalid(f"attribute {name!r} {problem}")
+        if spec.mirror and nested is not None and not _same(value, getattr(nested, name, None)):
+            raise Invalid(f"its {name} differs from that of its nested model")
+        context[name] = value
+
+
+def _same(a, b):
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.dtype == b.dtype
+            and np.array_equal(a, b)
+        )
+    return type(a) is type(b) and a == b

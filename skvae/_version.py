@@ -1,0 +1,3 @@
+"""The version of skvae."""
+
+__version__ = "0.1.0"
