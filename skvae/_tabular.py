@@ -5,8 +5,8 @@ integer, boolean and categorical columns, or a float array) into the float
 matrix the autoencoder trains on, and builds the matching
 :class:`~skvae.MixedLikelihood`. It also turns decoder means back into a
 table of the same columns and dtypes. Each kind of column is one small class
-here (how to encode it, decode it and which likelihood scores it), so no
-other module tests column types.
+in :mod:`skvae._columns` (how to encode it, decode it, which likelihood
+scores it and what files store of it).
 
 Layout of the encoded matrix: the standardized numeric and integer columns
 (one Gaussian block with a learned scale per column), then the booleans as
@@ -21,7 +21,20 @@ neutral value, and the masked likelihood skips them.
 import numpy as np
 
 from ._likelihoods import COVARIANCES, LIKELIHOODS, make_likelihood
-from ._mixed import CategoricalLikelihood, MixedLikelihood
+from ._columns import (  # noqa: F401  (the kinds: also where old pickles look)
+    KINDS,
+    NUMERIC_KINDS,
+    _Boolean,
+    _Categorical,
+    _Numeric,
+    _Quantile,
+    _is_number,
+    as_float,
+    column_kind,
+    is_frame,
+    isna,
+)
+from ._mixed import MixedLikelihood
 from ._optional import import_optional
 
 __all__ = [
@@ -31,27 +44,6 @@ __all__ = [
     "NUMERIC_KINDS",
     "COVARIANCES",  # re-exported from _likelihoods for the table file format
 ]
-
-
-def is_frame(X):
-    return hasattr(X, "dtypes") and hasattr(X, "columns") and hasattr(X, "iloc")
-
-
-# NumPy dtypes are told apart without pandas, so that arrays (missing="mask"
-# included) need no pandas; pandas' own dtypes need pandas anyway.
-
-
-def _is_boolean(dtype):
-    if isinstance(dtype, np.dtype):
-        return dtype.kind == "b"
-    return import_optional("pandas").api.types.is_bool_dtype(dtype)
-
-
-def _is_number(dtype):
-    if isinstance(dtype, np.dtype):
-        return dtype.kind in "iufc"  # as pandas' is_numeric_dtype
-    is_numeric = import_optional("pandas").api.types.is_numeric_dtype
-    return is_numeric(dtype) and not _is_boolean(dtype)
 
 
 def needs_tabular(X, allow_missing, numeric="standard"):
@@ -64,354 +56,6 @@ def needs_tabular(X, allow_missing, numeric="standard"):
     if allow_missing or numeric != "standard":
         return True
     return is_frame(X) and not all(_is_number(d) for d in X.dtypes)
-
-
-class _Numeric:
-    """A float or integer column, standardized; ints come back rounded."""
-
-    #: the likelihood of the column: an alias of ``make_likelihood`` or an
-    #: object it copies; consecutive columns of one alias share a block
-    likelihood = "gaussian"
-
-    #: fitted values stored in files, and those recomputed on load
-    STORED = ("mean", "scale", "low", "high")
-    DERIVED = ("is_integer", "width")
-    #: whether only a DataFrame column (not an array's) can be of this kind
-    frame_only = False
-
-    @staticmethod
-    def accepts_dtype(dtype):
-        """Whether a column of ``dtype`` can be of this kind."""
-        pd = import_optional("pandas")
-
-        types = pd.api.types
-        return types.is_numeric_dtype(dtype) and not types.is_bool_dtype(dtype)
-
-    def state(self):
-        """The stored fitted values, by field name."""
-        return {field: getattr(self, field) for field in self.STORED}
-
-    @classmethod
-    def from_state(cls, dtype, state, where):
-        """The kind ``state`` describes for a column of ``dtype``, every value
-        checked against what ``fit`` could produce; ValueError otherwise."""
-        kind = cls.__new__(cls)
-        kind.dtype, kind.width = dtype, 1
-        kind.is_integer = _is_integer(dtype)
-        for field in _Numeric.STORED:
-            setattr(kind, field, _stored_float(state, field, where))
-        if not kind.scale > 0:
-            raise ValueError(f"{where} has a scale {kind.scale!r} that is not positive")
-        if not kind.low <= kind.high:
-            raise ValueError(
-                f"{where} has a range [{kind.low}, {kind.high}] that is empty"
-            )
-        low, high = _value_range(dtype)
-        if not low <= kind.low <= kind.high <= high:
-            raise ValueError(
-                f"{where} has a range [{kind.low}, {kind.high}] beyond what its "
-                f"dtype {dtype} holds"
-            )
-        if kind.is_integer and not (kind.low.is_integer() and kind.high.is_integer()):
-            raise ValueError(f"{where} is an integer column with fractional bounds")
-        return kind
-
-    def __init__(self, values, dtype):
-        self.dtype = dtype
-        self.is_integer = _is_integer(dtype)
-        finite = values[~np.isnan(values)]
-        self.mean = float(finite.mean()) if finite.size else 0.0
-        std = float(finite.std()) if finite.size else 0.0
-        self.scale = std if std > 0 and np.isfinite(std) else 1.0
-        self.low = float(finite.min()) if finite.size else 0.0
-        self.high = float(finite.max()) if finite.size else 0.0
-        self.width = 1
-
-    def encode(self, values):
-        return ((values - self.mean) / self.scale)[:, None]
-
-    def decode(self, block):
-        values = block[:, 0].astype(np.float64) * self.scale + self.mean
-        if self.is_integer:
-            values = np.clip(np.round(values), self.low, self.high)
-        return values
-
-
-class _Quantile(_Numeric):
-    """A float or integer column mapped through its quantiles to a standard normal.
-
-    The fitted quantiles at ``references`` (evenly spaced probabilities)
-    define a monotone map: a value's position among them (linear
-    interpolation; tied quantiles give the middle of their range, as in
-    scikit-learn's ``QuantileTransformer``) is a probability, and the
-    standard normal quantile of that probability is the encoded value.
-    Skewed, heavy-tailed and multi-modal columns become standard normal, which
-    a Gaussian likelihood fits well; decoding maps back through the same
-    quantiles, so decoded values stay within the range seen in fit.
-
-    The probabilities are squeezed affinely from [0, 1] into
-    [1 / (2 n), 1 - 1 / (2 n)] for n fitted values (the smallest and largest
-    value at their mid-rank positions, about 3.5 standard deviations out for
-    n = 2000), rather than clipped far into the tails, so the extremes are
-    not outliers for the Gaussian likelihood and decoding inverts encoding.
-    """
-
-    #: at most this many quantiles are stored per column
-    n_quantiles = 1000
-
-    STORED = (*_Numeric.STORED, "references", "quantiles", "margin")
-
-    @classmethod
-    def from_state(cls, dtype, state, where):
-        kind = super().from_state(dtype, state, where)
-        references, quantiles = state["references"], state["quantiles"]
-        n = len(references) if isinstance(references, np.ndarray) else 0
-        if (
-            not isinstance(references, np.ndarray)
-            or references.dtype != np.float64
-            or references.ndim != 1
-            or not 2 <= n <= cls.n_quantiles
-            or not np.array_equal(references, np.linspace(0.0, 1.0, n))
-        ):
-            raise ValueError(
-                f"{where} needs its quantile references at 2 to {cls.n_quantiles} "
-                "evenly spaced probabilities from 0 to 1"
-            )
-        if (
-            not isinstance(quantiles, np.ndarray)
-            or quantiles.dtype != np.float64
-            or quantiles.shape != (n,)
-        ):
-            raise ValueError(f"{where} needs {n} float64 quantiles, one per reference")
-        if not np.isfinite(quantiles).all() or (np.diff(quantiles) < 0).any():
-            raise ValueError(
-                f"{where} has quantiles that are not finite and non-decreasing"
-            )
-        margin = _stored_float(state, "margin", where)
-        if not 0 < margin <= 0.5:
-            raise ValueError(
-                f"{where} has a quantile margin {margin!r} outside (0, 0.5]"
-            )
-        kind.references, kind.quantiles, kind.margin = references, quantiles, margin
-        return kind
-
-    def __init__(self, values, dtype):
-        super().__init__(values, dtype)
-        finite = values[~np.isnan(values)]
-        n = max(min(self.n_quantiles, finite.size), 2)
-        self.references = np.linspace(0.0, 1.0, n)
-        quantiles = np.quantile(finite, self.references) if finite.size else np.zeros(n)
-        self.quantiles = np.maximum.accumulate(quantiles)
-        self.margin = 0.5 / max(finite.size, 1)
-
-    def encode(self, values):
-        from scipy.special import ndtri
-
-        q, r = self.quantiles, self.references
-        # the mean of the left- and right-continuous interpolations, so a
-        # value equal to several quantiles maps to the middle of their range
-        p = 0.5 * (np.interp(values, q, r) - np.interp(-values, -q[::-1], -r[::-1]))
-        return ndtri(self.margin + (1.0 - 2.0 * self.margin) * p)[:, None]
-
-    def decode(self, block):
-        from scipy.special import ndtr
-
-        width = 1.0 - 2.0 * self.margin
-        p = ndtr(block[:, 0].astype(np.float64)) - self.margin
-        p = np.clip(p / width, 0.0, 1.0) if width > 0 else np.full_like(p, 0.5)
-        values = np.interp(p, self.references, self.quantiles)
-        if self.is_integer:
-            values = np.clip(np.round(values), self.low, self.high)
-        return values
-
-
-class _Boolean:
-    """A boolean column as 0/1, scored by a Bernoulli."""
-
-    likelihood = "bernoulli"
-
-    STORED = ()
-    DERIVED = ("width",)
-    frame_only = True
-
-    @staticmethod
-    def accepts_dtype(dtype):
-        pd = import_optional("pandas")
-
-        # object: booleans with missing values
-        return pd.api.types.is_bool_dtype(dtype) or dtype == np.dtype(object)
-
-    def state(self):
-        return {}
-
-    @classmethod
-    def from_state(cls, dtype, state, where):
-        kind = cls.__new__(cls)
-        kind.dtype, kind.width = dtype, 1
-        return kind
-
-    def __init__(self, values, dtype):
-        self.dtype = dtype
-        self.width = 1
-
-    def encode(self, values):
-        return values[:, None]
-
-    def decode(self, block):
-        return block[:, 0] > 0.5
-
-
-class _Categorical:
-    """A categorical, object or string column, one-hot over the fit categories."""
-
-    likelihood = CategoricalLikelihood()  # a block of its own per column
-
-    STORED = ("categories",)
-    DERIVED = ("width",)
-    frame_only = True
-
-    @staticmethod
-    def accepts_dtype(dtype):
-        pd = import_optional("pandas")
-
-        return isinstance(
-            dtype, pd.CategoricalDtype | pd.StringDtype
-        ) or dtype == np.dtype(object)
-
-    def state(self):
-        return {"categories": list(self.categories)}
-
-    @classmethod
-    def from_state(cls, dtype, state, where):
-        pd = import_optional("pandas")
-
-        categories = state["categories"]
-        if type(categories) is not list or not categories:
-            raise ValueError(f"{where} has no list of categories")
-        if isinstance(dtype, pd.CategoricalDtype):
-            if categories != list(dtype.categories):
-                raise ValueError(f"{where} has categories that differ from its dtype's")
-        elif not all(type(c) is str for c in categories):
-            raise ValueError(
-                f"{where} is a string column with categories that are not str"
-            )
-        elif len(set(categories)) != len(categories):
-            raise ValueError(f"{where} has duplicate categories")
-        kind = cls.__new__(cls)
-        kind.dtype, kind.categories, kind.width = dtype, categories, len(categories)
-        return kind
-
-    def __init__(self, series):
-        pd = import_optional("pandas")
-
-        self.dtype = series.dtype
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            categories = list(series.dtype.categories)
-        else:
-            values = series.dropna()
-            if not (
-                pd.api.types.is_string_dtype(series.dtype)
-                and all(isinstance(v, str) for v in values)
-            ):
-                raise TypeError(
-                    f"column {series.name!r} has dtype {series.dtype}; skvae models "
-                    "numeric, boolean, categorical and string columns (strings as "
-                    "categories). Convert it, for instance with astype('category')."
-                )
-            categories = sorted(values.unique().tolist())
-        if not categories:
-            raise ValueError(
-                f"column {series.name!r} has no observed value to learn categories "
-                "from."
-            )
-        self.categories = categories
-        self.width = len(categories)
-
-    def encode_series(self, series):
-        pd = import_optional("pandas")
-
-        codes = pd.Categorical(series, categories=self.categories).codes
-        out = np.zeros((len(codes), self.width))
-        seen = codes >= 0
-        out[np.flatnonzero(seen), codes[seen]] = 1.0
-        return out, seen
-
-    def decode_series(self, block, name, index):
-        pd = import_optional("pandas")
-
-        values = pd.Categorical.from_codes(
-            block.argmax(axis=1), categories=self.categories
-        )
-        series = pd.Series(values, name=name, index=index)
-        if isinstance(self.dtype, pd.CategoricalDtype):
-            return series.astype(self.dtype)
-        return series.astype(self.dtype)
-
-
-# ------------------------------------------------------- stored state of kinds
-#
-# Each kind of column declares the fitted values the file format stores
-# (``STORED``), those recomputed on load (``DERIVED``), the dtypes it accepts
-# and whether only a DataFrame can produce it; ``from_state`` checks stored
-# values against what ``fit`` could have produced and rebuilds the kind. The
-# format (``skvae._persistence``) iterates over :data:`KINDS` and knows no kind
-# by name, so adding a kind of column touches this file only.
-
-
-def _stored_float(state, field, where):
-    value = state[field]
-    if type(value) is not float or not np.isfinite(value):
-        raise ValueError(f"{where} has an invalid {field} {_short(value)}")
-    return value
-
-
-def _short(value, limit=200):
-    """``repr(value)``, cut to about ``limit`` characters (values from files)."""
-    if isinstance(value, str) and len(value) > limit:
-        return repr(value[:limit]) + f"... ({len(value)} characters)"
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _value_range(dtype):
-    """The (low, high) range of values a numeric column of ``dtype`` holds."""
-    pd = import_optional("pandas")
-
-    numpy_dtype = getattr(dtype, "numpy_dtype", dtype)
-    if pd.api.types.is_integer_dtype(numpy_dtype):
-        info = np.iinfo(numpy_dtype)
-        return float(info.min), float(info.max)
-    info = np.finfo(numpy_dtype)
-    return -float(info.max), float(info.max)
-
-
-#: how numeric columns may be scaled, by the name users pass
-NUMERIC_KINDS = {"standard": _Numeric, "quantile": _Quantile}
-#: every kind of column, for code that must recognise them (the file format)
-KINDS = (_Numeric, _Quantile, _Boolean, _Categorical)
-
-
-def _is_integer(dtype):
-    if isinstance(dtype, np.dtype):
-        return dtype.kind in "iu"
-    return import_optional("pandas").api.types.is_integer_dtype(dtype)
-
-
-def _holds_booleans(series):
-    """Whether an object column holds only True/False and missing values.
-
-    pandas stores a boolean column with a missing value as ``object``; such a
-    column is modelled as boolean, not as categories.
-    """
-    if series.dtype != object:
-        return False
-    values = series.dropna()
-    return len(values) > 0 and all(isinstance(v, bool | np.bool_) for v in values)
-
-
-def _as_float(series):
-    """A numeric or boolean pandas column as float64, missing values as NaN."""
-    return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 class TabularEncoder:
@@ -487,20 +131,12 @@ class TabularEncoder:
                 f"covariance must be one of {sorted(COVARIANCES)}, "
                 f"got {self.covariance!r}."
             )
-        numeric = NUMERIC_KINDS[self.numeric]
-        kinds = []
-        for column, dtype in zip(columns, dtypes, strict=True):
-            if not self.frame_:
-                kinds.append(numeric(column.astype(np.float64), dtype))
-            elif _is_boolean(dtype) or _holds_booleans(column):
-                kinds.append(_Boolean(_as_float(column), dtype))
-            elif _is_number(dtype):
-                kinds.append(numeric(_as_float(column), dtype))
-            else:
-                kinds.append(_Categorical(column))
+        kinds = [
+            column_kind(column, dtype, frame=self.frame_, numeric=self.numeric)
+            for column, dtype in zip(columns, dtypes, strict=True)
+        ]
         # Block order: numeric, boolean, then each categorical column.
-        rank = {_Numeric: 0, _Quantile: 0, _Boolean: 1, _Categorical: 2}
-        self.order_ = sorted(range(len(kinds)), key=lambda j: rank[type(kinds[j])])
+        self.order_ = sorted(range(len(kinds)), key=lambda j: kinds[j].block_rank)
         self.kinds_ = kinds
         self._check_missing(columns)
         return self
@@ -571,7 +207,7 @@ class TabularEncoder:
         if self.allow_missing:
             return
         for name, column in zip(self.columns_, columns, strict=True):
-            missing = np.asarray(_isna(column), dtype=bool)
+            missing = np.asarray(isna(column), dtype=bool)
             if missing.any():
                 raise ValueError(
                     f"Input X contains NaN or missing values (column {name!r}); "
@@ -612,7 +248,7 @@ class TabularEncoder:
             if isinstance(kind, _Categorical):
                 block, seen = kind.encode_series(column)
             else:
-                values = _as_float(column) if self.frame_ else column.astype(np.float64)
+                values = as_float(column) if self.frame_ else column.astype(np.float64)
                 if np.isinf(values).any():
                     raise ValueError(
                         f"Input X contains infinity (column {self.columns_[j]!r})."
@@ -670,9 +306,3 @@ class TabularEncoder:
         frame = pd.concat([series[j] for j in range(self.n_columns)], axis=1)
         frame.columns = pd.Index(self.columns_)
         return frame
-
-
-def _isna(column):
-    if isinstance(column, np.ndarray):  # arrays need no pandas
-        return np.isnan(column)
-    return import_optional("pandas").isna(column)

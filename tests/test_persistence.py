@@ -87,7 +87,7 @@ def assert_same_value(a, b, where="value"):
             assert_same_value(x, y, f"{where}[{i}]")
     elif isinstance(a, float) and np.isnan(a):
         assert np.isnan(b), where
-    elif type(a).__module__ == "skvae._tabular":  # the encoder and column kinds
+    elif type(a).__module__ in ("skvae._tabular", "skvae._columns"):  # encoder, kinds
         assert_same_value(vars(a), vars(b), f"{where} state")
     else:
         assert a == b, where

@@ -29,11 +29,11 @@ both. The module's spec is not stored: it is derived from the validated
 parameters, likelihood and input width, so a file cannot contradict it.
 """
 
+import importlib.metadata
 import os
 
 import numpy as np
 import safetensors
-import sklearn
 import torch
 
 from .._utils import resolve_device
@@ -91,7 +91,8 @@ def _versions():
     return {
         "skvae": str(__version__),
         "torch": str(torch.__version__),
-        "scikit-learn": str(sklearn.__version__),
+        # read from the installed metadata: the format imports no scikit-learn
+        "scikit-learn": importlib.metadata.version("scikit-learn"),
         "numpy": str(np.__version__),
         "safetensors": str(safetensors.__version__),
     }

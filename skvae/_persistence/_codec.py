@@ -7,7 +7,7 @@ dtype (numeric, bool or string dtypes only), a ``torch.device``, a
 likelihood, a ``RandomState`` state or a table encoder. Decoding never
 imports anything: a likelihood class is looked up in
 :data:`~skvae._persistence._registry.LIKELIHOOD_CLASSES` and a table column
-kind in :data:`skvae._tabular.KINDS`; every value is checked, JSON objects
+kind in :data:`skvae._columns.KINDS`; every value is checked, JSON objects
 with duplicate keys are refused, nesting is bounded and no array may take
 much more memory than its text.
 """

@@ -7,9 +7,9 @@ checks such values and rebuilds the encoder.
 
 Only the encoder's own fields and the column dtypes are handled here. What a
 kind of column stores, and the checks on it, are declared by the kind itself
-in :mod:`skvae._tabular` (``STORED``, ``DERIVED``, ``accepts_dtype``,
+in :mod:`skvae._columns` (``STORED``, ``DERIVED``, ``accepts_dtype``,
 ``frame_only``, ``state`` and ``from_state``): this file iterates over
-:data:`~skvae._tabular.KINDS` and names none of them.
+:data:`~skvae._columns.KINDS` and names none of them.
 
 Nothing is looked up by a name from a file but in fixed lists: the column
 kinds in ``KINDS``, the pandas extension dtypes in :data:`EXTENSION_DTYPES`.
@@ -18,7 +18,9 @@ kinds in ``KINDS``, the pandas extension dtypes in :data:`EXTENSION_DTYPES`.
 import numpy as np
 
 from .._optional import import_optional
-from .._tabular import COVARIANCES, KINDS, NUMERIC_KINDS, TabularEncoder
+from .._columns import KINDS, NUMERIC_KINDS
+from .._likelihoods import COVARIANCES
+from .._tabular import TabularEncoder
 from ._messages import quote, shorten
 
 __all__ = ["EXTENSION_DTYPES", "encoded_width", "tabular_state", "tabular_from_state"]
