@@ -14,6 +14,7 @@ from ._objectives import elbo_terms, importance_weighted_bound, kl_per_dimension
 from ._parallel import data_parallel_world, mean_across_processes
 from ._persistence import FloatArray, Int, register
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
+from ._validation import check_count, decoder_noise_generator
 
 # Latent dimensions whose mean KL exceeds this many nats count as active.
 _ACTIVE_KL = 0.01
@@ -405,10 +406,10 @@ class VAETransformer(_BaseAutoencoder):
         (2, 64)
         """
         check_is_fitted(self)
-        _check_count(n_samples, "n_samples")
+        check_count(n_samples, "n_samples")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
-        noise = _decoder_noise_generator(decoder_noise, seed, self.device_)
+        noise = decoder_noise_generator(decoder_noise, seed, self.device_)
         d = self.n_components
         if X is None:
             z = torch.randn((n_samples, d), generator=generator, dtype=torch.float64)
@@ -463,7 +464,7 @@ class VAETransformer(_BaseAutoencoder):
         (3, 7, 64)
         """
         check_is_fitted(self)
-        _check_count(n_steps, "n_steps", minimum=2)
+        check_count(n_steps, "n_steps", minimum=2)
         if not (isinstance(method, str) and method in PATHS):
             raise ValueError(f"method must be one of {sorted(PATHS)}, got {method!r}.")
         X_start = self._check_X(X_start, reset=False)
@@ -526,7 +527,7 @@ class VAETransformer(_BaseAutoencoder):
         (5,)
         """
         check_is_fitted(self)
-        _check_count(n_importance, "n_importance")
+        check_count(n_importance, "n_importance")
         X = self._check_X(X, reset=False)
         if n_importance > 1:
             return self.map_batches(
@@ -587,22 +588,3 @@ class VAETransformer(_BaseAutoencoder):
         <class 'float'>
         """
         return float(np.mean(self.score_samples(X, n_importance=n_importance)))
-
-
-def _check_count(value, name, minimum=1):
-    """Raise a ValueError unless ``value`` is an integer of at least ``minimum``."""
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
-        raise ValueError(
-            f"{name} must be an integer of at least {minimum}, got {value!r}."
-        )
-
-
-def _decoder_noise_generator(decoder_noise, seed, device):
-    """The generator of the draws from p(x | z), or None for decoder means.
-
-    A second stream derived from ``seed``, so that the latent draws do not
-    depend on whether the decoder's noise is drawn too.
-    """
-    if not isinstance(decoder_noise, bool | np.bool_):
-        raise TypeError(f"decoder_noise must be True or False, got {decoder_noise!r}.")
-    return make_generator(seed ^ 0x5F3759DF, device) if decoder_noise else None

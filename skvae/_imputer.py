@@ -14,11 +14,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._estimator import VAETransformer, _check_count, _decoder_noise_generator
+from ._estimator import VAETransformer
 from ._objectives import importance_draws
 from ._persistence import Int, Nested, OutputConfig, StrArray, register
 from ._persistence import save as _save
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
+from ._validation import check_count, decoder_noise_generator
 
 #: at most this many activations per layer in one pass of imputation draws
 _IMPUTE_VALUES = 2**20
@@ -305,10 +306,10 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             DataFrame.
         """
         check_is_fitted(self)
-        _check_count(n_imputations, "n_imputations")
+        check_count(n_imputations, "n_imputations")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
-        data_noise = _decoder_noise_generator(decoder_noise, seed, self.vae_.device_)
+        data_noise = decoder_noise_generator(decoder_noise, seed, self.vae_.device_)
         out = self._impute(X, generator, data_noise, n_imputations)
         return np.stack(out) if isinstance(out[0], np.ndarray) else out
 
