@@ -164,3 +164,25 @@ def test_skvae_imports_and_fits_without_the_optional_modules(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'pip install "skvae[tables]"' in result.stdout, result.stdout
+
+
+def test_the_version_is_read_without_importing_skvae():
+    """pip builds skvae in an isolated environment without its dependencies, so
+    setuptools must read the version statically: a literal assignment in the
+    module that ``[tool.setuptools.dynamic]`` names (else it imports skvae,
+    which needs numpy, and ``pip install`` fails on a fresh machine)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    module, _, name = config["tool"]["setuptools"]["dynamic"]["version"]["attr"].rpartition(".")
+    path = ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    literal = [
+        node.value.value
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.Assign)
+        and [getattr(t, "id", None) for t in node.targets] == [name]
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    ]
+    assert literal, f"{path.name} does not assign {name} a string literal"
+    import skvae
+
+    assert skvae.__version__ == literal[0]
