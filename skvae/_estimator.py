@@ -14,7 +14,7 @@ from ._objectives import elbo_terms, importance_weighted_bound, kl_per_dimension
 from ._parallel import data_parallel_world, mean_across_processes
 from ._persistence import FloatArray, Int, register
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
-from ._validation import check_count, decoder_noise_generator
+from ._validation import check_count, check_output_size, decoder_noise_generator
 
 # Latent dimensions whose mean KL exceeds this many nats count as active.
 _ACTIVE_KL = 0.01
@@ -407,6 +407,8 @@ class VAETransformer(_BaseAutoencoder):
         """
         check_is_fitted(self)
         check_count(n_samples, "n_samples")
+        width = max(self.n_components, self.n_features_in_)
+        check_output_size((n_samples, width), "sample")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         noise = decoder_noise_generator(decoder_noise, seed, self.device_)
@@ -416,6 +418,7 @@ class VAETransformer(_BaseAutoencoder):
             z = z.numpy()
         else:
             mean, std = self.encode(X)
+            check_output_size((mean.shape[0], n_samples, width), "sample")
             eps = torch.randn(
                 (mean.shape[0], n_samples, d), generator=generator, dtype=torch.float64
             ).numpy()
@@ -465,6 +468,8 @@ class VAETransformer(_BaseAutoencoder):
         """
         check_is_fitted(self)
         check_count(n_steps, "n_steps", minimum=2)
+        width = max(self.n_components, self.n_features_in_)
+        check_output_size((n_steps, width), "interpolate")
         if not (isinstance(method, str) and method in PATHS):
             raise ValueError(f"method must be one of {sorted(PATHS)}, got {method!r}.")
         X_start = self._check_X(X_start, reset=False)
@@ -474,6 +479,7 @@ class VAETransformer(_BaseAutoencoder):
                 "X_start and X_end must have the same number of rows (one path "
                 f"per pair), got {X_start.shape[0]} and {X_end.shape[0]}."
             )
+        check_output_size((X_start.shape[0], n_steps, width), "interpolate")
         dtype = np.result_type(X_start, X_end)
         start, end = (
             self.map_batches(lambda m, x: m.encode(x)[0], x.astype(dtype, copy=False))

@@ -46,7 +46,7 @@ class _InputChecks:
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
             and not hasattr(self, "tabular_")
-            and np.isfinite(X.sum())  # finite sum: every value finite
+            and _within_float32(X)  # also every value finite
         )
 
     def _allows_missing(self):
@@ -90,13 +90,18 @@ class _InputChecks:
         if (
             reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
         ) or (not reset and hasattr(self, "tabular_")):
-            return self._check_table(X, reset=reset)  # its likelihood fits it
+            X = self._check_table(X, reset=reset)  # its likelihood fits it
+            if not reset:
+                check_float32_range(X)
+            return X
         if reset and hasattr(self, "tabular_"):
             del self.tabular_
         if reset or not self._is_clean_array(X):
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         if not X.dtype.isnative:  # DataFrames keep big-endian columns as they are
             X = X.astype(X.dtype.newbyteorder("="))
+        if not reset:  # fit checks the range itself
+            check_float32_range(X)
         likelihood = self._make_likelihood(X.shape[1]) if reset else self.likelihood_
         if reset:
             likelihood.check_n_features(X.shape[1])
@@ -145,6 +150,31 @@ class _InputChecks:
         return self.tabular_.transform(X, owner=type(self).__name__)
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _within_float32(X):
+    """Whether every value of the float array X is finite and within float32.
+
+    One pass: the largest magnitude is NaN or infinite when any value is.
+    """
+    if X.dtype == np.float32:
+        return bool(np.isfinite(X.sum()))
+    return bool(np.abs(X).max() <= _FLOAT32_MAX)
+
+
+def check_float32_range(X):
+    """Raise a ValueError if the float matrix X has finite values beyond
+    the float32 range, in which the model is trained and evaluated."""
+    if X.dtype == np.float64 and X.size and not _within_float32(X):
+        finite = X[np.isfinite(X)]  # NaN and inf are the other checks' to refuse
+        if finite.size and np.abs(finite).max() > _FLOAT32_MAX:
+            raise ValueError(
+                "X has values beyond the float32 range (about 3.4e38) in which "
+                "the model is trained; scale X first (e.g. with StandardScaler)."
+            )
+
+
 def check_count(value, name, minimum=1):
     """Raise a ValueError unless ``value`` is an integer of at least ``minimum``."""
     if not isinstance(value, Integral) or isinstance(value, bool) or value < minimum:
@@ -162,3 +192,51 @@ def decoder_noise_generator(decoder_noise, seed, device):
     if not isinstance(decoder_noise, bool | np.bool_):
         raise TypeError(f"decoder_noise must be True or False, got {decoder_noise!r}.")
     return make_generator(seed ^ 0x5F3759DF, device) if decoder_noise else None
+
+
+def check_hidden_layer_sizes(hidden_layer_sizes):
+    """``hidden_layer_sizes`` as a tuple of ints, or a ValueError naming it.
+
+    A flat sequence (or one integer) of positive Python or NumPy integers;
+    bools, floats, strings and None are refused rather than converted.
+    """
+    value = hidden_layer_sizes
+    if isinstance(value, Integral) and not isinstance(value, bool | np.bool_):
+        value = (value,)
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ValueError(
+            "hidden_layer_sizes must be a flat sequence of positive integers, "
+            f"got {hidden_layer_sizes!r}."
+        )
+    sizes = []
+    for h in value:
+        if (
+            not isinstance(h, Integral)
+            or isinstance(h, bool | np.bool_)
+            or h < 1
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a flat sequence of positive "
+                f"integers, got {hidden_layer_sizes!r} (bad value {h!r})."
+            )
+        sizes.append(int(h))
+    return tuple(sizes)
+
+
+#: the most memory an output of sample, interpolate or sample_imputations
+#: may need; larger requests are refused up front rather than failing in torch
+MAX_OUTPUT_BYTES = 2**34  # 16 GiB
+
+
+def check_output_size(shape, what, itemsize=8):
+    """Raise a ValueError when an output of ``shape`` would exceed the budget."""
+    n_bytes = itemsize
+    for n in shape:
+        n_bytes *= int(n)
+    if n_bytes > MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"{what} would need {n_bytes / 2**30:.3g} GiB for an output of shape "
+            f"{tuple(int(n) for n in shape)}, more than the "
+            f"{MAX_OUTPUT_BYTES / 2**30:g} GiB skvae allows in one call; ask "
+            "for fewer rows per call."
+        )
