@@ -113,6 +113,7 @@ class _BaseAutoencoder(
         "missing": [StrOptions({"error", "mask"})],
         "numeric_scaling": [StrOptions({"standard", "quantile"})],
         "covariance": [StrOptions(set(COVARIANCES))],
+        "handle_unknown": [StrOptions({"error", "missing"})],
     }
 
     def _loss_config(self):

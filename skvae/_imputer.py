@@ -307,9 +307,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         check_count(n_imputations, "n_imputations")
-        check_output_size(
-            (n_imputations, self.n_features_in_), "sample_imputations"
-        )
+        check_output_size(self.vae_, (n_imputations,), "sample_imputations")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         data_noise = decoder_noise_generator(decoder_noise, seed, self.vae_.device_)
@@ -327,9 +325,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         likelihood, k, d = vae.likelihood_, self.n_importance, vae.n_components
         m = 1 if generator is None else n_imputations
         if generator is not None:
-            check_output_size(
-                (m, encoded.shape[0], vae.n_features_in_), "sample_imputations"
-            )
+            check_output_size(vae, (m, encoded.shape[0]), "sample_imputations")
 
         def fill(module, x):
             widths = [x.shape[1], likelihood.n_params(vae.n_features_in_)]

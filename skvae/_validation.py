@@ -75,6 +75,11 @@ class _InputChecks:
     def _check_X(self, X, *, reset):
         if not reset:
             return self._validated(X, reset=False)
+        if self.handle_unknown == "missing" and not self._allows_missing():
+            raise ValueError(
+                "handle_unknown='missing' treats unseen categories as missing "
+                f"values, which needs missing='mask', got missing={self.missing!r}."
+            )
         if isinstance(self.likelihood, Likelihood):  # before looking at the data
             self.likelihood.check_params()
         before = {k: self.__dict__[k] for k in _DATA_STATE if k in self.__dict__}
@@ -87,6 +92,7 @@ class _InputChecks:
             raise
 
     def _validated(self, X, *, reset):
+        X = self._check_array_type(X)
         if (
             reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
         ) or (not reset and hasattr(self, "tabular_")):
@@ -112,6 +118,38 @@ class _InputChecks:
                 f"likelihood={self.likelihood!r} needs X in [{low}, {high}], "
                 f"got values in [{X.min():.4g}, {X.max():.4g}]."
             )
+        return X
+
+    def _check_array_type(self, X):
+        """Refuse the arrays check_array would silently misread.
+
+        Dates and durations (``datetime64``, ``timedelta64``) would become
+        integers since the epoch; a masked array would lose its mask. With
+        ``missing="mask"`` masked entries become NaN, that is missing (a
+        documented conversion); otherwise a masked array with masked entries
+        is refused, and one without any is taken as its data.
+        """
+        dtype = getattr(X, "dtype", None)
+        if isinstance(dtype, np.dtype) and dtype.kind in "mM":
+            raise TypeError(
+                f"X has dtype {dtype}: dates and durations are not modelled as "
+                "numbers without a choice of unit and origin; convert X to "
+                "numbers first (for instance X.astype('timedelta64[s]')"
+                ".astype(float) for durations in seconds)."
+            )
+        if isinstance(X, np.ma.MaskedArray):
+            mask = np.ma.getmaskarray(X)
+            if mask.any():
+                if not self._allows_missing():
+                    raise ValueError(
+                        f"X is a masked array with {int(mask.sum())} masked "
+                        "entries; pass missing='mask' to treat them as missing "
+                        "values, or fill them first (X.filled(...))."
+                    )
+                if X.dtype.kind not in "fc":
+                    X = X.astype(np.float64)
+                return X.filled(np.nan)
+            return np.asarray(X.data)
         return X
 
     def _check_table(self, X, *, reset):
@@ -147,7 +185,9 @@ class _InputChecks:
             self.tabular_ = encoder
         else:
             _check_feature_names(self, X, reset=False)
-        return self.tabular_.transform(X, owner=type(self).__name__)
+        return self.tabular_.transform(
+            X, owner=type(self).__name__, handle_unknown=self.handle_unknown
+        )
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -228,8 +268,10 @@ def check_hidden_layer_sizes(hidden_layer_sizes):
 MAX_OUTPUT_BYTES = 2**34  # 16 GiB
 
 
-def check_output_size(shape, what, itemsize=8):
-    """Raise a ValueError when an output of ``shape`` would exceed the budget."""
+def check_output_size(estimator, rows, what, itemsize=8):
+    """Raise a ValueError when ``rows`` (a shape) of the fitted estimator's
+    rows, or latents if wider, would exceed :data:`MAX_OUTPUT_BYTES`."""
+    shape = (*rows, max(estimator.n_components, estimator.n_features_in_))
     n_bytes = itemsize
     for n in shape:
         n_bytes *= int(n)
