@@ -5,7 +5,7 @@ from ._persistence import register
 
 
 @register(
-    attributes=FITTED_ATTRIBUTES, later_params=("numeric_scaling", "covariance")
+    attributes=FITTED_ATTRIBUTES, later_params=("numeric_scaling", "covariance", "handle_unknown")
 )
 class AutoencoderTransformer(_BaseAutoencoder):
     """Deterministic autoencoder as a scikit-learn transformer.
@@ -70,6 +70,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
     covariance : {"diagonal", "full", "auto"}, default="diagonal"
         Covariance of the Gaussian likelihood of numeric data, as in
         :class:`VAETransformer`.
+    handle_unknown : {"error", "missing"}, default="error"
+        Whether a category not seen in fit is an error or (with
+        ``missing="mask"``) a missing value, as in :class:`VAETransformer`.
 
     Attributes
     ----------
@@ -153,6 +156,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         missing="error",
         numeric_scaling="standard",
         covariance="diagonal",
+        handle_unknown="error",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -173,6 +177,7 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.missing = missing
         self.numeric_scaling = numeric_scaling
         self.covariance = covariance
+        self.handle_unknown = handle_unknown
 
     def _loss_config(self):
         return {"variational": False}

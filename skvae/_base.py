@@ -54,7 +54,11 @@ from ._utils import (
     state_dict_to_cpu,
     to_numpy,
 )
-from ._validation import _InputChecks
+from ._validation import (
+    _InputChecks,
+    check_float32_range,
+    check_hidden_layer_sizes,
+)
 
 # Rows per forward pass at inference: bounds memory, never changes results.
 _INFERENCE_BATCH = 4096
@@ -109,6 +113,7 @@ class _BaseAutoencoder(
         "missing": [StrOptions({"error", "mask"})],
         "numeric_scaling": [StrOptions({"standard", "quantile"})],
         "covariance": [StrOptions(set(COVARIANCES))],
+        "handle_unknown": [StrOptions({"error", "missing"})],
     }
 
     def _loss_config(self):
@@ -158,11 +163,7 @@ class _BaseAutoencoder(
         return self._fit(X, n_epochs=1, keep=keep, incremental=True)
 
     def _fit(self, X, *, n_epochs, keep, incremental):
-        if X.dtype == np.float64 and max(X.max(), -X.min()) > np.finfo(np.float32).max:
-            raise ValueError(
-                "X has values beyond the float32 range (about 3.4e38) in which "
-                "the model is trained; scale X first (e.g. with StandardScaler)."
-            )
+        check_float32_range(X)
         if not keep:
             self._initialize(X.shape[1])
         seed = self._random_state.randint(np.iinfo(np.int32).max)
@@ -267,12 +268,7 @@ class _BaseAutoencoder(
 
     def _initialize(self, n_features):
         """Build the fitted state afresh: device, likelihood, module, optimizer."""
-        hidden = tuple(int(h) for h in np.ravel(self.hidden_layer_sizes))
-        if any(h < 1 for h in hidden) or np.ndim(self.hidden_layer_sizes) > 1:
-            raise ValueError(
-                "hidden_layer_sizes must be a flat sequence of positive integers, "
-                f"got {self.hidden_layer_sizes!r}."
-            )
+        hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         self._random_state = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
         self.likelihood_ = self._make_likelihood(n_features)

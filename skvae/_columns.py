@@ -14,7 +14,15 @@ import numpy as np
 from ._mixed import CategoricalLikelihood
 from ._optional import import_optional
 
-__all__ = ["KINDS", "NUMERIC_KINDS", "column_kind", "is_frame", "isna", "as_float"]
+__all__ = [
+    "KINDS",
+    "NUMERIC_KINDS",
+    "check_dtype",
+    "column_kind",
+    "is_frame",
+    "isna",
+    "as_float",
+]
 
 
 def is_frame(X):
@@ -235,6 +243,19 @@ class _Boolean:
     def encode(self, values):
         return values[:, None]
 
+    def check_column(self, column, name):
+        """Refuse a column that is not boolean (True/False and missing)."""
+        if _is_boolean(column.dtype):
+            return
+        values = column.dropna() if hasattr(column, "dropna") else column
+        odd = [v for v in values if not isinstance(v, bool | np.bool_)]
+        if odd:
+            raise ValueError(
+                f"column {name!r} was fitted as a boolean column but holds "
+                f"non-boolean values such as {_few(odd)}; pass True/False "
+                "(or missing values)."
+            )
+
     def decode(self, block):
         return block[:, 0] > 0.5
 
@@ -290,6 +311,13 @@ class _Categorical:
             categories = list(series.dtype.categories)
         else:
             values = series.dropna()
+            types = sorted({type(v).__name__ for v in values})
+            if series.dtype == object and "str" in types and len(types) > 1:
+                raise TypeError(
+                    f"column {series.name!r} mixes values of types "
+                    f"{', '.join(types)}; a categorical column needs one type. "
+                    "Convert it, for instance with astype(str)."
+                )
             if not (
                 pd.api.types.is_string_dtype(series.dtype)
                 and all(isinstance(v, str) for v in values)
@@ -311,11 +339,30 @@ class _Categorical:
     def encode_series(self, series):
         pd = import_optional("pandas")
 
-        codes = pd.Categorical(series, categories=self.categories).codes
+        if not isinstance(self.dtype, pd.CategoricalDtype):
+            values = series.dropna()
+            odd = [v for v in values if not isinstance(v, str)]
+            if odd:
+                raise TypeError(
+                    f"column {series.name!r} was fitted as a string column but "
+                    f"holds non-str values such as {_few(odd)}; convert them "
+                    "with astype(str) or fit on the same types."
+                )
+        # unseen values and missing ones get -1 (pd.Categorical warns on unseen)
+        codes = pd.Index(self.categories).get_indexer(
+            np.asarray(series, dtype=object)
+        )
         out = np.zeros((len(codes), self.width))
         seen = codes >= 0
         out[np.flatnonzero(seen), codes[seen]] = 1.0
         return out, seen
+
+    def unknown(self, series, seen):
+        """The values of ``series`` outside the fitted categories (not missing)."""
+        pd = import_optional("pandas")
+
+        unseen = ~seen & ~np.asarray(pd.isna(series), dtype=bool)
+        return list(pd.unique(series[unseen]))
 
     def decode_series(self, block, name, index):
         pd = import_optional("pandas")
@@ -395,6 +442,47 @@ def as_float(series):
     return series.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
+def _few(values, limit=5):
+    """At most ``limit`` of ``values``, each shortened, for an error message."""
+    try:
+        values = list(dict.fromkeys(values))  # each value once
+    except TypeError:  # unhashable values
+        values = list(values)
+    shown = ", ".join(_short(v, 40) for v in values[:limit])
+    return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def check_dtype(dtype, name):
+    """Refuse the dtypes no kind of column takes: complex, dates, durations.
+
+    pandas and NumPy count complex numbers as numeric and dates and
+    durations convert to integers, which would be modelled as numbers
+    without a word; scikit-learn's ``check_array`` refuses complex data too.
+    """
+    numpy_dtype = dtype if isinstance(dtype, np.dtype) else None
+    if numpy_dtype is not None and numpy_dtype.kind == "c":
+        raise ValueError(
+            f"Complex data not supported: column {name!r} has dtype {dtype}."
+        )
+    kind = getattr(numpy_dtype, "kind", None)
+    is_date = kind in ("m", "M")
+    if not is_date and numpy_dtype is None:
+        types = import_optional("pandas").api.types
+        is_date = (
+            types.is_datetime64_any_dtype(dtype)
+            or types.is_timedelta64_dtype(dtype)
+            or isinstance(dtype, import_optional("pandas").PeriodDtype)
+        )
+    if is_date:
+        raise TypeError(
+            f"column {name!r} has dtype {dtype}: dates and durations are not "
+            "modelled as numbers without a choice of unit and origin; convert "
+            "it to numbers first (for instance x.dt.total_seconds() for "
+            "durations, or (x - x.min()).dt.total_seconds() or x.dt.year for "
+            "dates)."
+        )
+
+
 def column_kind(column, dtype, *, frame, numeric):
     """The fitted kind of one column.
 
@@ -411,6 +499,7 @@ def column_kind(column, dtype, *, frame, numeric):
         How numeric columns are scaled (:data:`NUMERIC_KINDS`).
     """
     scaled = NUMERIC_KINDS[numeric]
+    check_dtype(dtype, getattr(column, "name", None))
     if not frame:
         return scaled(column.astype(np.float64), dtype)
     if _is_boolean(dtype) or _holds_booleans(column):

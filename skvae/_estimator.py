@@ -14,7 +14,7 @@ from ._objectives import elbo_terms, importance_weighted_bound, kl_per_dimension
 from ._parallel import data_parallel_world, mean_across_processes
 from ._persistence import FloatArray, Int, register
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
-from ._validation import check_count, decoder_noise_generator
+from ._validation import check_count, check_output_size, decoder_noise_generator
 
 # Latent dimensions whose mean KL exceeds this many nats count as active.
 _ACTIVE_KL = 0.01
@@ -31,7 +31,9 @@ _IWAE_VALUES = 2**20
         "kl_per_component_": FloatArray(("n_components",)),
         "n_active_components_": Int(low=0, high="n_components"),
     },
-    later_params=("numeric_scaling", "n_importance_train", "covariance"),
+    later_params=(
+        "numeric_scaling", "n_importance_train", "covariance", "handle_unknown"
+    ),
 )
 class VAETransformer(_BaseAutoencoder):
     """Variational autoencoder as a scikit-learn transformer.
@@ -132,6 +134,9 @@ class VAETransformer(_BaseAutoencoder):
         factorisation per incomplete row and step, whose cost grows with the
         cube of the number of numeric columns. ``"auto"``: ``"full"`` up to
         64 numeric columns, ``"diagonal"`` beyond.
+    handle_unknown : {"error", "missing"}, default="error"
+        A table category unseen in fit is an error naming it (as in
+        ``OneHotEncoder``), or with ``missing="mask"`` a missing value.
 
     Attributes
     ----------
@@ -262,6 +267,7 @@ class VAETransformer(_BaseAutoencoder):
         numeric_scaling="standard",
         n_importance_train=1,
         covariance="diagonal",
+        handle_unknown="error",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -285,6 +291,7 @@ class VAETransformer(_BaseAutoencoder):
         self.numeric_scaling = numeric_scaling
         self.n_importance_train = n_importance_train
         self.covariance = covariance
+        self.handle_unknown = handle_unknown
 
     def _loss_config(self):
         return {
@@ -407,6 +414,7 @@ class VAETransformer(_BaseAutoencoder):
         """
         check_is_fitted(self)
         check_count(n_samples, "n_samples")
+        check_output_size(self, (n_samples,), "sample")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         noise = decoder_noise_generator(decoder_noise, seed, self.device_)
@@ -416,6 +424,7 @@ class VAETransformer(_BaseAutoencoder):
             z = z.numpy()
         else:
             mean, std = self.encode(X)
+            check_output_size(self, (mean.shape[0], n_samples), "sample")
             eps = torch.randn(
                 (mean.shape[0], n_samples, d), generator=generator, dtype=torch.float64
             ).numpy()
@@ -474,6 +483,7 @@ class VAETransformer(_BaseAutoencoder):
                 "X_start and X_end must have the same number of rows (one path "
                 f"per pair), got {X_start.shape[0]} and {X_end.shape[0]}."
             )
+        check_output_size(self, (X_start.shape[0], n_steps), "interpolate")
         dtype = np.result_type(X_start, X_end)
         start, end = (
             self.map_batches(lambda m, x: m.encode(x)[0], x.astype(dtype, copy=False))

@@ -19,7 +19,7 @@ from ._objectives import importance_draws
 from ._persistence import Int, Nested, OutputConfig, StrArray, register
 from ._persistence import save as _save
 from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
-from ._validation import check_count, decoder_noise_generator
+from ._validation import check_count, check_output_size, decoder_noise_generator
 
 #: at most this many activations per layer in one pass of imputation draws
 _IMPUTE_VALUES = 2**20
@@ -307,6 +307,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         check_count(n_imputations, "n_imputations")
+        check_output_size(self.vae_, (n_imputations,), "sample_imputations")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         data_noise = decoder_noise_generator(decoder_noise, seed, self.vae_.device_)
@@ -323,6 +324,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         observed = encoded[:, n_features:] > 0.5
         likelihood, k, d = vae.likelihood_, self.n_importance, vae.n_components
         m = 1 if generator is None else n_imputations
+        if generator is not None:
+            check_output_size(vae, (m, encoded.shape[0]), "sample_imputations")
 
         def fill(module, x):
             widths = [x.shape[1], likelihood.n_params(vae.n_features_in_)]

@@ -28,8 +28,10 @@ from ._columns import (  # noqa: F401  (the kinds: also where old pickles look)
     _Categorical,
     _Numeric,
     _Quantile,
+    _few,
     _is_number,
     as_float,
+    check_dtype,
     column_kind,
     is_frame,
     isna,
@@ -214,11 +216,19 @@ class TabularEncoder:
                     "use missing='mask' to train on incomplete rows."
                 )
 
-    def transform(self, X, owner="TabularEncoder"):
+    def transform(self, X, owner="TabularEncoder", handle_unknown="error"):
         """Encode X as a float matrix, with observation indicators if allowed.
 
-        ``owner`` names the estimator in error messages.
+        ``owner`` names the estimator in error messages. A category not seen
+        in fit is an error with ``handle_unknown="error"``; with
+        ``"missing"`` (which needs ``allow_missing``) it is encoded as a
+        missing value.
         """
+        if handle_unknown not in ("error", "missing"):
+            raise ValueError(
+                "handle_unknown must be 'error' or 'missing', got "
+                f"{handle_unknown!r}."
+            )
         if self.frame_:
             if not is_frame(X):
                 raise TypeError(
@@ -244,9 +254,24 @@ class TabularEncoder:
         self._check_missing(columns)
         blocks, observed = [], []
         for j in self.order_:
-            kind, column = self.kinds_[j], columns[j]
+            kind, column, name = self.kinds_[j], columns[j], self.columns_[j]
+            if self.frame_:
+                check_dtype(column.dtype, name)
+                if isinstance(kind, _Boolean):
+                    kind.check_column(column, name)
             if isinstance(kind, _Categorical):
                 block, seen = kind.encode_series(column)
+                unknown = kind.unknown(column, seen)
+                if unknown and not (
+                    handle_unknown == "missing" and self.allow_missing
+                ):
+                    raise ValueError(
+                        f"Found unknown categories {_few(unknown)} in column "
+                        f"{name!r} during transform; the categories seen in fit "
+                        f"are {_few(kind.categories)}. Use handle_unknown="
+                        "'missing' (with missing='mask') to treat them as "
+                        "missing values."
+                    )
             else:
                 values = as_float(column) if self.frame_ else column.astype(np.float64)
                 if np.isinf(values).any():

@@ -50,6 +50,11 @@ def resolve_device(device):
         raise ValueError(
             f"device={device!r} is not a valid torch device: {exc}"
         ) from None
+    if device.type == "meta":
+        raise ValueError(
+            "device='meta' holds no data, so a model cannot be trained or used "
+            "on it; use device='cpu', 'cuda' or 'auto'."
+        )
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={str(device)!r} was requested but CUDA is not available; "

@@ -46,7 +46,7 @@ class _InputChecks:
             and X.shape[1] == self.n_features_in_
             and not hasattr(self, "feature_names_in_")
             and not hasattr(self, "tabular_")
-            and np.isfinite(X.sum())  # finite sum: every value finite
+            and _within_float32(X)  # also every value finite
         )
 
     def _allows_missing(self):
@@ -75,6 +75,11 @@ class _InputChecks:
     def _check_X(self, X, *, reset):
         if not reset:
             return self._validated(X, reset=False)
+        if self.handle_unknown == "missing" and not self._allows_missing():
+            raise ValueError(
+                "handle_unknown='missing' treats unseen categories as missing "
+                f"values, which needs missing='mask', got missing={self.missing!r}."
+            )
         if isinstance(self.likelihood, Likelihood):  # before looking at the data
             self.likelihood.check_params()
         before = {k: self.__dict__[k] for k in _DATA_STATE if k in self.__dict__}
@@ -87,16 +92,22 @@ class _InputChecks:
             raise
 
     def _validated(self, X, *, reset):
+        X = self._check_array_type(X)
         if (
             reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
         ) or (not reset and hasattr(self, "tabular_")):
-            return self._check_table(X, reset=reset)  # its likelihood fits it
+            X = self._check_table(X, reset=reset)  # its likelihood fits it
+            if not reset:
+                check_float32_range(X)
+            return X
         if reset and hasattr(self, "tabular_"):
             del self.tabular_
         if reset or not self._is_clean_array(X):
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         if not X.dtype.isnative:  # DataFrames keep big-endian columns as they are
             X = X.astype(X.dtype.newbyteorder("="))
+        if not reset:  # fit checks the range itself
+            check_float32_range(X)
         likelihood = self._make_likelihood(X.shape[1]) if reset else self.likelihood_
         if reset:
             likelihood.check_n_features(X.shape[1])
@@ -107,6 +118,38 @@ class _InputChecks:
                 f"likelihood={self.likelihood!r} needs X in [{low}, {high}], "
                 f"got values in [{X.min():.4g}, {X.max():.4g}]."
             )
+        return X
+
+    def _check_array_type(self, X):
+        """Refuse the arrays check_array would silently misread.
+
+        Dates and durations (``datetime64``, ``timedelta64``) would become
+        integers since the epoch; a masked array would lose its mask. With
+        ``missing="mask"`` masked entries become NaN, that is missing (a
+        documented conversion); otherwise a masked array with masked entries
+        is refused, and one without any is taken as its data.
+        """
+        dtype = getattr(X, "dtype", None)
+        if isinstance(dtype, np.dtype) and dtype.kind in "mM":
+            raise TypeError(
+                f"X has dtype {dtype}: dates and durations are not modelled as "
+                "numbers without a choice of unit and origin; convert X to "
+                "numbers first (for instance X.astype('timedelta64[s]')"
+                ".astype(float) for durations in seconds)."
+            )
+        if isinstance(X, np.ma.MaskedArray):
+            mask = np.ma.getmaskarray(X)
+            if mask.any():
+                if not self._allows_missing():
+                    raise ValueError(
+                        f"X is a masked array with {int(mask.sum())} masked "
+                        "entries; pass missing='mask' to treat them as missing "
+                        "values, or fill them first (X.filled(...))."
+                    )
+                if X.dtype.kind not in "fc":
+                    X = X.astype(np.float64)
+                return X.filled(np.nan)
+            return np.asarray(X.data)
         return X
 
     def _check_table(self, X, *, reset):
@@ -142,7 +185,34 @@ class _InputChecks:
             self.tabular_ = encoder
         else:
             _check_feature_names(self, X, reset=False)
-        return self.tabular_.transform(X, owner=type(self).__name__)
+        return self.tabular_.transform(
+            X, owner=type(self).__name__, handle_unknown=self.handle_unknown
+        )
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _within_float32(X):
+    """Whether every value of the float array X is finite and within float32.
+
+    One pass: the largest magnitude is NaN or infinite when any value is.
+    """
+    if X.dtype == np.float32:
+        return bool(np.isfinite(X.sum()))
+    return bool(np.abs(X).max() <= _FLOAT32_MAX)
+
+
+def check_float32_range(X):
+    """Raise a ValueError if the float matrix X has finite values beyond
+    the float32 range, in which the model is trained and evaluated."""
+    if X.dtype == np.float64 and X.size and not _within_float32(X):
+        finite = X[np.isfinite(X)]  # NaN and inf are the other checks' to refuse
+        if finite.size and np.abs(finite).max() > _FLOAT32_MAX:
+            raise ValueError(
+                "X has values beyond the float32 range (about 3.4e38) in which "
+                "the model is trained; scale X first (e.g. with StandardScaler)."
+            )
 
 
 def check_count(value, name, minimum=1):
@@ -162,3 +232,53 @@ def decoder_noise_generator(decoder_noise, seed, device):
     if not isinstance(decoder_noise, bool | np.bool_):
         raise TypeError(f"decoder_noise must be True or False, got {decoder_noise!r}.")
     return make_generator(seed ^ 0x5F3759DF, device) if decoder_noise else None
+
+
+def check_hidden_layer_sizes(hidden_layer_sizes):
+    """``hidden_layer_sizes`` as a tuple of ints, or a ValueError naming it.
+
+    A flat sequence (or one integer) of positive Python or NumPy integers;
+    bools, floats, strings and None are refused rather than converted.
+    """
+    value = hidden_layer_sizes
+    if isinstance(value, Integral) and not isinstance(value, bool | np.bool_):
+        value = (value,)
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ValueError(
+            "hidden_layer_sizes must be a flat sequence of positive integers, "
+            f"got {hidden_layer_sizes!r}."
+        )
+    sizes = []
+    for h in value:
+        if (
+            not isinstance(h, Integral)
+            or isinstance(h, bool | np.bool_)
+            or h < 1
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a flat sequence of positive "
+                f"integers, got {hidden_layer_sizes!r} (bad value {h!r})."
+            )
+        sizes.append(int(h))
+    return tuple(sizes)
+
+
+#: the most memory an output of sample, interpolate or sample_imputations
+#: may need; larger requests are refused up front rather than failing in torch
+MAX_OUTPUT_BYTES = 2**34  # 16 GiB
+
+
+def check_output_size(estimator, rows, what, itemsize=8):
+    """Raise a ValueError when ``rows`` (a shape) of the fitted estimator's
+    rows, or latents if wider, would exceed :data:`MAX_OUTPUT_BYTES`."""
+    shape = (*rows, max(estimator.n_components, estimator.n_features_in_))
+    n_bytes = itemsize
+    for n in shape:
+        n_bytes *= int(n)
+    if n_bytes > MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"{what} would need {n_bytes / 2**30:.3g} GiB for an output of shape "
+            f"{tuple(int(n) for n in shape)}, more than the "
+            f"{MAX_OUTPUT_BYTES / 2**30:g} GiB skvae allows in one call; ask "
+            "for fewer rows per call."
+        )
