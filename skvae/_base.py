@@ -240,7 +240,8 @@ class _BaseAutoencoder(
             raise ValueError(
                 f"{name}: the training loss was not finite in epoch "
                 f"{result.diverged_epoch} and no epoch before had a finite loss, so "
-                "the estimator is left unfitted. Use a smaller learning_rate_init "
+                "the estimator is left as it was before this call. Use a smaller "
+                "learning_rate_init "
                 f"(now {self.learning_rate_init:g}) or scale X (e.g. with "
                 "StandardScaler)."
             )
