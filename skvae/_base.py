@@ -7,6 +7,7 @@ Subclasses declare their constructor and say how they are trained through
 :meth:`_loss_config`.
 """
 
+import contextlib
 import copy
 import inspect
 import warnings
@@ -137,10 +138,20 @@ class _BaseAutoencoder(
         -------
         self : object
             The fitted estimator.
+
+        Notes
+        -----
+        A refused or failed fit changes nothing: on any exception but
+        ``KeyboardInterrupt`` every attribute is left as it was before the
+        call (a fitted model keeps its weights, optimizer state and history
+        bit for bit, an unfitted one gains no fitted attribute). A
+        ``KeyboardInterrupt`` during training keeps the weights of the last
+        completed epoch and warns.
         """
         keep = self.warm_start and hasattr(self, "module_")
-        X = self._check_X(X, reset=not keep)
-        return self._fit(X, n_epochs=self.max_iter, keep=keep, incremental=False)
+        with _transaction(self, keep):
+            X = self._check_X(X, reset=not keep)
+            return self._fit(X, n_epochs=self.max_iter, keep=keep, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y=None):
@@ -157,20 +168,28 @@ class _BaseAutoencoder(
         -------
         self : object
             The updated estimator.
+
+        Notes
+        -----
+        As with :meth:`fit`, a call that raises (anything but a
+        ``KeyboardInterrupt``) leaves every attribute as it was.
         """
         keep = hasattr(self, "module_")
-        X = self._check_X(X, reset=not keep)
-        return self._fit(X, n_epochs=1, keep=keep, incremental=True)
+        with _transaction(self, keep):
+            X = self._check_X(X, reset=not keep)
+            return self._fit(X, n_epochs=1, keep=keep, incremental=True)
 
     def _fit(self, X, *, n_epochs, keep, incremental):
         check_float32_range(X)
+        early_stopping = self.early_stopping and not incremental
+        if early_stopping:  # checked before anything is replaced
+            self._n_validation(X.shape[0])
         if not keep:
             self._initialize(X.shape[1])
         seed = self._random_state.randint(np.iinfo(np.int32).max)
         # In data-parallel training each rank draws its own shuffles and noise.
         generator = make_generator(seed + data_parallel_world()[0], self.device_)
 
-        early_stopping = self.early_stopping and not incremental
         data = self._data_tensor(X)
         train_rows = val_rows = None
         if early_stopping:
@@ -211,8 +230,9 @@ class _BaseAutoencoder(
                 on_epoch=on_epoch,
             )
 
-        self.history_ += result.history
-        self.loss_curve_ += [record["loss"] for record in result.history]
+        # new lists, never extended in place: a failed call restores the old ones
+        self.history_ = self.history_ + result.history
+        self.loss_curve_ = self.loss_curve_ + [r["loss"] for r in result.history]
         self.n_iter_ += len(result.history)
         name = type(self).__name__
         if result.diverged_epoch is not None and not self.loss_curve_:
@@ -221,7 +241,8 @@ class _BaseAutoencoder(
             raise ValueError(
                 f"{name}: the training loss was not finite in epoch "
                 f"{result.diverged_epoch} and no epoch before had a finite loss, so "
-                "the estimator is left unfitted. Use a smaller learning_rate_init "
+                "the estimator is left as it was before this call. Use a smaller "
+                "learning_rate_init "
                 f"(now {self.learning_rate_init:g}) or scale X (e.g. with "
                 "StandardScaler)."
             )
@@ -295,8 +316,8 @@ class _BaseAutoencoder(
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
 
-    def _split_validation(self, n_samples):
-        """Row indices of the training and the validation part, as tensors."""
+    def _n_validation(self, n_samples):
+        """Number of validation rows; a ValueError if a part would be empty."""
         n_val = int(round(self.validation_fraction * n_samples))
         if n_val < 1 or n_val >= n_samples:
             raise ValueError(
@@ -304,6 +325,11 @@ class _BaseAutoencoder(
                 f"leaves no validation or no training rows out of {n_samples}; "
                 "provide more rows or change validation_fraction."
             )
+        return n_val
+
+    def _split_validation(self, n_samples):
+        """Row indices of the training and the validation part, as tensors."""
+        n_val = self._n_validation(n_samples)
         perm = torch.from_numpy(self._random_state.permutation(n_samples))
         return perm[n_val:], perm[:n_val]
 
@@ -391,10 +417,11 @@ class _BaseAutoencoder(
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        if Z.shape[1] != self.n_components:
+        n_components = self.module_.n_components  # as fitted, whatever set_params did
+        if Z.shape[1] != n_components:
             raise ValueError(
                 f"X has {Z.shape[1]} features, but inverse_transform expects "
-                f"n_components={self.n_components} latent features."
+                f"n_components={n_components} latent features (as fitted)."
             )
         return self._decode(np.ascontiguousarray(Z))
 
@@ -469,7 +496,8 @@ class _BaseAutoencoder(
 
     @property
     def _n_features_out(self):
-        return self.n_components
+        module = self.__dict__.get("module_")  # the fitted width once fitted
+        return self.n_components if module is None else module.n_components
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -511,7 +539,41 @@ class _BaseAutoencoder(
         self.optimizer_.load_state_dict(optimizer_state)
 
 
-#: the attributes that validating X in fit sets, restored when fit refuses X
+@contextlib.contextmanager
+def _transaction(estimator, mutates):
+    """Put ``estimator``'s attributes back as they were if the block raises.
+
+    Every attribute is restored on any exception but ``KeyboardInterrupt``
+    (whose documented behaviour, keeping the last completed epoch, stands).
+    Attributes that the block replaces are restored by reassigning the
+    original objects. Those it changes in place are saved first: the random
+    state always, and with ``mutates`` (a warm-start or incremental fit,
+    which trains the fitted module and optimizer in place) copies of the
+    module's weights and the optimizer's state, loaded back into the
+    original objects.
+    """
+    saved = dict(estimator.__dict__)
+    random_state = saved.get("_random_state")
+    rng_state = None if random_state is None else random_state.get_state()
+    module, optimizer = saved.get("module_"), saved.get("optimizer_")
+    weights = opt_state = None
+    if mutates and module is not None:
+        weights = copy.deepcopy(module.state_dict())
+        opt_state = copy.deepcopy(optimizer.state_dict())
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        estimator.__dict__.clear()
+        estimator.__dict__.update(saved)
+        if rng_state is not None:
+            random_state.set_state(rng_state)
+        if weights is not None:
+            with torch.no_grad():
+                module.load_state_dict(weights)
+            optimizer.load_state_dict(opt_state)
+        raise
 
 
 def _encoder_mean(module, x):

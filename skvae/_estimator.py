@@ -361,7 +361,7 @@ class VAETransformer(_BaseAutoencoder):
             return torch.cat([loc, torch.exp(log_scale)], dim=-1)
 
         out = self.map_batches(loc_and_scale, X)
-        d = self.n_components
+        d = self.module_.n_components
         return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
 
     def sample(self, n_samples=1, *, X=None, random_state=None, decoder_noise=False):
@@ -418,7 +418,7 @@ class VAETransformer(_BaseAutoencoder):
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         noise = decoder_noise_generator(decoder_noise, seed, self.device_)
-        d = self.n_components
+        d = self.module_.n_components
         if X is None:
             z = torch.randn((n_samples, d), generator=generator, dtype=torch.float64)
             z = z.numpy()
@@ -492,7 +492,7 @@ class VAETransformer(_BaseAutoencoder):
         t = np.linspace(0.0, 1.0, n_steps, dtype=dtype)
         path = PATHS[method](start[:, None, :], end[:, None, :], t[:, None])
         path[:, 0], path[:, -1] = start, end
-        decoded = self.inverse_transform(path.reshape(-1, self.n_components))
+        decoded = self.inverse_transform(path.reshape(-1, self.module_.n_components))
         if not isinstance(decoded, np.ndarray):  # a DataFrame, pair by pair
             return decoded
         return decoded.reshape(len(start), n_steps, -1)
@@ -543,7 +543,7 @@ class VAETransformer(_BaseAutoencoder):
             return self.map_batches(
                 lambda module, x: self._iwae_bound(module, x, n_importance), X
             )
-        eps = row_normal_noise(X, (self.n_components,)).astype(X.dtype)
+        eps = row_normal_noise(X, (self.module_.n_components,)).astype(X.dtype)
 
         def elbo(module, x, e):
             recon, kl = elbo_terms(module, self.likelihood_, x, eps=e)
@@ -558,7 +558,7 @@ class VAETransformer(_BaseAutoencoder):
         ``_IWAE_VALUES`` activations per layer; a running log-sum-exp
         accumulates the blocks of draws.
         """
-        d = self.n_components
+        d = self.module_.n_components
         x_host = to_numpy(x)
 
         def noise(start, stop, j, c):  # draws j .. j + c - 1 of each row's stream

@@ -232,17 +232,27 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         -------
         self : object
             The fitted imputer.
+
+        Notes
+        -----
+        A refused or failed fit changes nothing: on any exception but
+        ``KeyboardInterrupt`` every attribute stays as it was before the
+        call. The new autoencoder is trained on its own and replaces the old
+        one only once it is fitted. A ``KeyboardInterrupt`` during training
+        keeps the weights of the last completed epoch and warns.
         """
-        self.vae_ = VAETransformer(
+        vae = VAETransformer(
             **{name: getattr(self, name) for name in _SHARED_PARAMS},
             missing="mask",
         ).fit(X)
-        self.n_features_in_ = self.vae_.n_features_in_
-        self.n_iter_ = self.vae_.n_iter_
-        if hasattr(self.vae_, "feature_names_in_"):
-            self.feature_names_in_ = self.vae_.feature_names_in_
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        # assigned only now that nothing can fail any more
+        self.vae_ = vae
+        self.n_features_in_ = vae.n_features_in_
+        self.n_iter_ = vae.n_iter_
+        if hasattr(vae, "feature_names_in_"):
+            self.feature_names_in_ = vae.feature_names_in_
+        else:
+            self.__dict__.pop("feature_names_in_", None)
         return self
 
     def transform(self, X):
@@ -322,7 +332,9 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         encoded = vae.prepare_input(X)
         n_features = encoded.shape[1] - vae.n_features_in_
         observed = encoded[:, n_features:] > 0.5
-        likelihood, k, d = vae.likelihood_, self.n_importance, vae.n_components
+        # read at call time, so checked here too (set_params may have changed it)
+        check_count(self.n_importance, "n_importance")
+        likelihood, k, d = vae.likelihood_, self.n_importance, vae.module_.n_components
         m = 1 if generator is None else n_imputations
         if generator is not None:
             check_output_size(vae, (m, encoded.shape[0]), "sample_imputations")

@@ -161,10 +161,12 @@ class _InputChecks:
         observation indicator per column (see :mod:`skvae._tabular`).
         """
         if not is_frame(X):
+            # fitted: the encoder's setting, whatever set_params did since
+            masked = self._allows_missing() if reset else self.tabular_.allow_missing
             X = check_array(
                 X,
                 dtype=[np.float64, np.float32],
-                ensure_all_finite="allow-nan" if self._allows_missing() else True,
+                ensure_all_finite="allow-nan" if masked else True,
             )
         if reset:
             # the encoder picks each column's likelihood; only the default stands

@@ -148,12 +148,14 @@ def test_non_finite_weights_after_a_finite_loss_are_caught(X, monkeypatch):
     assert_same_weights(weights(est), weights(reference))
 
 
-def test_failed_fit_leaves_a_fitted_estimator_unfitted(X, monkeypatch):
+def test_failed_fit_keeps_the_previous_model(X, monkeypatch):
     est = VAETransformer(2, **TINY, max_iter=2).fit(X)
+    before, curve = weights(est), est.loss_curve_[:]
     nan_loss_from_call(monkeypatch, 1)
-    with pytest.raises(ValueError, match="left unfitted"):
-        est.fit(X)  # a fresh fit replaces the model: nothing usable is left
-    assert_unfitted(est)
+    with pytest.raises(ValueError, match="left as it was"):
+        est.fit(X)  # a refused refit changes nothing (see test_transactional)
+    assert_same_weights(weights(est), before)
+    assert est.loss_curve_ == curve
     monkeypatch.undo()
     assert_finite_model(est.fit(X))
 
