@@ -2,8 +2,8 @@
 
 from ._autoencoder import AutoencoderTransformer
 from ._estimator import VAETransformer
-from ._imputer import VAEImputer
 from ._gaussian import FullCovarianceGaussianLikelihood, GaussianLikelihood
+from ._imputer import VAEImputer
 from ._likelihoods import BernoulliLikelihood, Likelihood
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule

@@ -5,7 +5,8 @@ from ._persistence import register
 
 
 @register(
-    attributes=FITTED_ATTRIBUTES, later_params=("numeric_scaling", "covariance", "handle_unknown")
+    attributes=FITTED_ATTRIBUTES,
+    later_params=("numeric_scaling", "covariance", "handle_unknown"),
 )
 class AutoencoderTransformer(_BaseAutoencoder):
     """Deterministic autoencoder as a scikit-learn transformer.

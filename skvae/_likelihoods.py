@@ -20,7 +20,7 @@ is. :func:`make_likelihood` is the one place that turns an estimator's
 
 import copy
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 from torch import distributions as D

@@ -147,7 +147,8 @@ class MixedLikelihood(Likelihood):
             not isinstance(variables, tuple | list)
             or len(variables) != len(sizes)
             or not all(
-                _is_count(v) and v in (1, s) for v, s in zip(variables, sizes)
+                _is_count(v) and v in (1, s)
+                for v, s in zip(variables, sizes, strict=True)
             )
         ):
             raise ValueError(

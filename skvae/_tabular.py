@@ -20,22 +20,22 @@ neutral value, and the masked likelihood skips them.
 
 import numpy as np
 
-from ._likelihoods import COVARIANCES, LIKELIHOODS, make_likelihood
 from ._columns import (  # noqa: F401  (the kinds: also where old pickles look)
     KINDS,
     NUMERIC_KINDS,
     _Boolean,
     _Categorical,
-    _Numeric,
-    _Quantile,
     _few,
     _is_number,
+    _Numeric,
+    _Quantile,
     as_float,
     check_dtype,
     column_kind,
     is_frame,
     isna,
 )
+from ._likelihoods import COVARIANCES, LIKELIHOODS, make_likelihood
 from ._mixed import MixedLikelihood
 from ._optional import import_optional
 

@@ -50,7 +50,9 @@ def _equal(a, b):
     if kind in ("optimizer", "rng"):
         return _equal(a[1], b[1])
     if kind == "dict":
-        return a[1].keys() == b[1].keys() and all(_equal(a[1][k], b[1][k]) for k in a[1])
+        return a[1].keys() == b[1].keys() and all(
+            _equal(a[1][k], b[1][k]) for k in a[1]
+        )
     if kind in ("list", "tuple"):
         return len(a[1]) == len(b[1]) and all(map(_equal, a[1], b[1]))
     if kind == "id":

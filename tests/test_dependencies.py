@@ -124,7 +124,7 @@ def test_skvae_imports_and_fits_without_the_optional_modules(tmp_path):
     fits arrays, masked arrays included, and asks for the extra on DataFrames."""
     hidden = sorted(set(OPTIONAL) | {"matplotlib", "dask", "hypothesis"})
     code = textwrap.dedent(
-        f"""
+        """
         import numpy as np
         import skvae
         X = np.random.RandomState(0).normal(size=(20, 3))
@@ -135,7 +135,7 @@ def test_skvae_imports_and_fits_without_the_optional_modules(tmp_path):
         try:
             skvae.VAEImputer(n_components=2, **kw).fit(X)
         except ImportError as exc:
-            raise SystemExit(f"unexpected: {{exc}}")
+            raise SystemExit(f"unexpected: {exc}")
         class Frame:  # looks like a DataFrame, so pandas is needed
             dtypes = [object]
             columns = ["a"]
@@ -172,7 +172,9 @@ def test_the_version_is_read_without_importing_skvae():
     module that ``[tool.setuptools.dynamic]`` names (else it imports skvae,
     which needs numpy, and ``pip install`` fails on a fresh machine)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    module, _, name = config["tool"]["setuptools"]["dynamic"]["version"]["attr"].rpartition(".")
+    module, _, name = config["tool"]["setuptools"]["dynamic"]["version"][
+        "attr"
+    ].rpartition(".")
     path = ROOT.joinpath(*module.split(".")).with_suffix(".py")
     literal = [
         node.value.value

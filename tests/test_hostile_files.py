@@ -116,8 +116,11 @@ def extra_zero_tensor(tensors):
 
 
 def huge_mixed_sizes(doc):
-    gaussian = {"__skvae__": "likelihood", "class": "GaussianLikelihood", "params": {
-        "__skvae__": "dict", "items": [["min_scale", 0.001]]}}
+    gaussian = {
+        "__skvae__": "likelihood",
+        "class": "GaussianLikelihood",
+        "params": {"__skvae__": "dict", "items": [["min_scale", 0.001]]},
+    }
     doc["attributes"]["likelihood_"]["params"]["items"] = [
         ["likelihoods", {"__skvae__": "tuple", "items": [gaussian]}],
         ["sizes", {"__skvae__": "tuple", "items": [10**7]}],
@@ -131,7 +134,11 @@ def huge_full_covariance(doc):
 
 
 HUGE = {
-    "hidden layer with extra zero-byte tensor": ("saved", huge_hidden_layer, extra_zero_tensor),
+    "hidden layer with extra zero-byte tensor": (
+        "saved",
+        huge_hidden_layer,
+        extra_zero_tensor,
+    ),
     "mixed sizes": ("table_saved", huge_mixed_sizes, None),
     "full covariance": ("full_saved", huge_full_covariance, None),
 }
@@ -140,7 +147,9 @@ HUGE = {
 @pytest.mark.parametrize("case", HUGE, ids=str)
 def test_huge_declared_models_are_refused(case, request, tmp_path):
     source, doc, tensors = HUGE[case]
-    path = rewrite(request.getfixturevalue(source), tmp_path / "t", doc=doc, tensors=tensors)
+    path = rewrite(
+        request.getfixturevalue(source), tmp_path / "t", doc=doc, tensors=tensors
+    )
     assert path.stat().st_size < 64 * 1024
     load_error(path)
 
@@ -173,7 +182,10 @@ def test_refusing_a_huge_declared_model_takes_little_memory(case, request, tmp_p
     path = rewrite(original, tmp_path / "t", doc=doc, tensors=tensors)
     out = subprocess.run(
         [sys.executable, "-c", _MEMORY_PROBE, str(path), str(original)],
-        capture_output=True, text=True, check=True, timeout=120,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     ).stdout.split()
     peak, rss_growth = int(out[0]), int(out[1])
     assert peak < 50 * 2**20, peak
@@ -216,11 +228,17 @@ def test_named_pipe_is_refused_without_blocking(tmp_path):
 ATTRIBUTES = {
     "unknown attribute": (attribute("evil_", 1), "'evil_', which is not allowed"),
     "output config of another container": (
-        attribute("_sklearn_output_config", {"__skvae__": "dict", "items": [["transform", "evil"]]}),
+        attribute(
+            "_sklearn_output_config",
+            {"__skvae__": "dict", "items": [["transform", "evil"]]},
+        ),
         "set_output",
     ),
     "output config of another method": (
-        attribute("_sklearn_output_config", {"__skvae__": "dict", "items": [["fit", "pandas"]]}),
+        attribute(
+            "_sklearn_output_config",
+            {"__skvae__": "dict", "items": [["fit", "pandas"]]},
+        ),
         "set_output",
     ),
     "missing attribute": (
@@ -249,14 +267,27 @@ ATTRIBUTES = {
         "'history_' should hold records",
     ),
     "kl_per_component_ of another shape": (
-        attribute("kl_per_component_", {"__skvae__": "ndarray", "dtype": "<f8", "shape": [3], "data": [0.0] * 3}),
+        attribute(
+            "kl_per_component_",
+            {"__skvae__": "ndarray", "dtype": "<f8", "shape": [3], "data": [0.0] * 3},
+        ),
         "'kl_per_component_' has shape",
     ),
     "negative min_scale": (likelihood_param("min_scale", -1.0), "min_scale"),
-    "nan min_scale": (likelihood_param("min_scale", {"__skvae__": "float", "value": "nan"}), "min_scale"),
+    "nan min_scale": (
+        likelihood_param("min_scale", {"__skvae__": "float", "value": "nan"}),
+        "min_scale",
+    ),
     "string min_scale": (likelihood_param("min_scale", "x"), "min_scale"),
     "likelihood other than the parameters give": (
-        attribute("likelihood_", {"__skvae__": "likelihood", "class": "BernoulliLikelihood", "params": {"__skvae__": "dict", "items": []}}),
+        attribute(
+            "likelihood_",
+            {
+                "__skvae__": "likelihood",
+                "class": "BernoulliLikelihood",
+                "params": {"__skvae__": "dict", "items": []},
+            },
+        ),
         "likelihood_ does not match its parameters",
     ),
 }
@@ -314,7 +345,10 @@ OPTIMIZER = {
         _tensor("optimizer.0.exp_avg_sq", lambda t: t - 1.0),
         "negative second moments",
     ),
-    "negative step": (_tensor("optimizer.0.step", lambda t: -t), "whole number of steps"),
+    "negative step": (
+        _tensor("optimizer.0.step", lambda t: -t),
+        "whole number of steps",
+    ),
     "fractional step": (_tensor("optimizer.0.step", lambda t: t + 0.5), "whole number"),
     "float16 step": (_tensor("optimizer.0.step", lambda t: t.half()), "dtype"),
     "infinite first moment": (
@@ -339,7 +373,9 @@ def test_duplicate_json_keys_are_refused(saved, tmp_path):
         assert '"fitted":true' in text
         return text.replace('"fitted":true', '"fitted":false,"fitted":true', 1)
 
-    assert "duplicate key 'fitted'" in load_error(rewrite(saved, tmp_path / "t", text=duplicate))
+    assert "duplicate key 'fitted'" in load_error(
+        rewrite(saved, tmp_path / "t", text=duplicate)
+    )
 
 
 def test_duplicate_header_keys_are_refused(saved, tmp_path):
@@ -348,7 +384,9 @@ def test_duplicate_header_keys_are_refused(saved, tmp_path):
     header = data[8 : 8 + size].decode()
     name = next(iter(json.loads(header)))
     entry = json.dumps(json.loads(header)[name], separators=(",", ":"))
-    doubled = header.replace("{", "{" + json.dumps(name) + ":" + entry + ",", 1).encode()
+    doubled = header.replace(
+        "{", "{" + json.dumps(name) + ":" + entry + ",", 1
+    ).encode()
     doubled += b" " * (-len(doubled) % 8)
     path = tmp_path / "t"
     path.write_bytes(len(doubled).to_bytes(8, "little") + doubled + data[8 + size :])

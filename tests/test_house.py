@@ -124,4 +124,6 @@ def test_the_file_format_never_imports_an_estimator():
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name)
 def test_files_are_short(path):
     n_lines = len(path.read_text().splitlines())
-    assert n_lines <= MAX_LINES, f"{path.name} has {n_lines} lines (at most {MAX_LINES})"
+    assert n_lines <= MAX_LINES, (
+        f"{path.name} has {n_lines} lines (at most {MAX_LINES})"
+    )

@@ -97,8 +97,15 @@ def test_make_likelihood_copies_objects():
 @pytest.mark.parametrize("cls", [GaussianLikelihood, FullCovarianceGaussianLikelihood])
 @pytest.mark.parametrize(
     "value, error",
-    [(-1.0, ValueError), (0, ValueError), (np.nan, ValueError), (np.inf, ValueError),
-     ("0.1", TypeError), (True, TypeError), (None, TypeError)],
+    [
+        (-1.0, ValueError),
+        (0, ValueError),
+        (np.nan, ValueError),
+        (np.inf, ValueError),
+        ("0.1", TypeError),
+        (True, TypeError),
+        (None, TypeError),
+    ],
 )
 def test_min_scale_is_checked_at_construction(cls, value, error):
     with pytest.raises(error, match=f"{cls.__name__}: min_scale"):
@@ -123,14 +130,22 @@ def test_min_scale_set_later_is_checked_by_fit_naming_it():
         (dict(likelihoods=("x",), sizes=(1,)), TypeError, "tuple of likelihoods"),
         (dict(likelihoods=GaussianLikelihood(), sizes=(1,)), TypeError, "likelihoods"),
         (dict(likelihoods=(GaussianLikelihood(),), sizes=(0,)), ValueError, "sizes"),
-        (dict(likelihoods=(GaussianLikelihood(),), sizes=(1, 2)), ValueError,
-         "one positive size per likelihood"),
-        (dict(likelihoods=(GaussianLikelihood(),), sizes=(True,)), ValueError,
-         "sizes"),
-        (dict(likelihoods=(GaussianLikelihood(),), sizes=(2,), n_variables=(3,)),
-         ValueError, "n_variables"),
-        (dict(likelihoods=(GaussianLikelihood(),), sizes=(2,), masked="yes"),
-         TypeError, "masked must be a boolean"),
+        (
+            dict(likelihoods=(GaussianLikelihood(),), sizes=(1, 2)),
+            ValueError,
+            "one positive size per likelihood",
+        ),
+        (dict(likelihoods=(GaussianLikelihood(),), sizes=(True,)), ValueError, "sizes"),
+        (
+            dict(likelihoods=(GaussianLikelihood(),), sizes=(2,), n_variables=(3,)),
+            ValueError,
+            "n_variables",
+        ),
+        (
+            dict(likelihoods=(GaussianLikelihood(),), sizes=(2,), masked="yes"),
+            TypeError,
+            "masked must be a boolean",
+        ),
     ],
 )
 def test_mixed_likelihood_checks_its_parameters(kwargs, error, match):

@@ -18,7 +18,9 @@ FILES = sorted(HERE.glob("*.safetensors"))
 
 
 def _fixture_data():
-    spec = importlib.util.spec_from_file_location("make_fixtures", HERE / "make_fixtures.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_fixtures", HERE / "make_fixtures.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     X, frame, holes = module.data()
@@ -50,7 +52,11 @@ def test_format2_file_loads_with_the_same_outputs(path):
     out = est.transform(X)
     if hasattr(out, "to_numpy"):
         out = out.to_numpy(dtype=float)
-    np.testing.assert_allclose(out, expected[f"{path.stem}.transform"], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        out, expected[f"{path.stem}.transform"], rtol=1e-6, atol=1e-7
+    )
     key = f"{path.stem}.score_samples"
     if key in expected:
-        np.testing.assert_allclose(est.score_samples(X), expected[key], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            est.score_samples(X), expected[key], rtol=1e-6, atol=1e-6
+        )

@@ -147,7 +147,10 @@ def _method_calls(est, data):
     if isinstance(est, VAEImputer):
         return [
             ("transform", lambda: est.transform(data)),
-            ("sample_imputations", lambda: est.sample_imputations(data, 2, random_state=0)),
+            (
+                "sample_imputations",
+                lambda: est.sample_imputations(data, 2, random_state=0),
+            ),
         ]
     calls = [
         ("transform", lambda: est.transform(data)),
@@ -193,7 +196,9 @@ def _steps():
     )
     good_fit = st.tuples(st.just("partial_fit"), st.none(), st.none())
     set_param = st.sampled_from(sorted(PARAMS)).flatmap(
-        lambda p: st.tuples(st.just("set_params"), st.just(p), st.sampled_from(PARAMS[p]))
+        lambda p: st.tuples(
+            st.just("set_params"), st.just(p), st.sampled_from(PARAMS[p])
+        )
     )
     call = st.tuples(st.just("call"), st.integers(0, 10), st.none())
     bad_call = st.tuples(

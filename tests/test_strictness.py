@@ -18,7 +18,9 @@ def X():
 def fitted(X):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return VAETransformer(hidden_layer_sizes=(8,), max_iter=1, random_state=0).fit(X)
+        return VAETransformer(hidden_layer_sizes=(8,), max_iter=1, random_state=0).fit(
+            X
+        )
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,6 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
-import torch
-
 from _snapshots import _equal, _snap
 
 from skvae import AutoencoderTransformer, VAEImputer, VAETransformer
@@ -198,8 +196,9 @@ PARAMS = {
 def _calls(est, data):
     if isinstance(est, VAEImputer):
         yield "transform", lambda: est.transform(data)
-        yield "sample_imputations", lambda: est.sample_imputations(
-            data, 2, random_state=0
+        yield (
+            "sample_imputations",
+            lambda: est.sample_imputations(data, 2, random_state=0),
         )
         yield "get_feature_names_out", lambda: est.get_feature_names_out()
         return
@@ -233,7 +232,10 @@ SET_PARAMS_CASES = [
     (
         "imputer",
         lambda: VAEImputer(
-            hidden_layer_sizes=(8,), max_iter=2, device="cpu", random_state=0,
+            hidden_layer_sizes=(8,),
+            max_iter=2,
+            device="cpu",
+            random_state=0,
             n_importance=5,
         ),
         lambda: _nan(),

@@ -93,7 +93,10 @@ def encode(value, where):
     if type(value) is list:
         return [encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if type(value) is tuple:
-        return {TAG: "tuple", "items": [encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
+        return {
+            TAG: "tuple",
+            "items": [encode(v, f"{where}[{i}]") for i, v in enumerate(value)],
+        }
     if type(value) is dict:
         items = [
             [encode(k, f"{where} key {k!r}"), encode(v, f"{where}[{k!r}]")]
@@ -113,7 +116,12 @@ def encode(value, where):
             )
         if value.dtype.kind == "f":
             flat = [v if math.isfinite(v) else _float_tag(v) for v in flat]
-        return {TAG: "ndarray", "dtype": value.dtype.str, "shape": list(value.shape), "data": flat}
+        return {
+            TAG: "ndarray",
+            "dtype": value.dtype.str,
+            "shape": list(value.shape),
+            "data": flat,
+        }
     if isinstance(value, np.dtype):
         _save_check_dtype(value, where, allow_object=True)
         return {TAG: "dtype", "value": value.str}
@@ -168,7 +176,11 @@ def _encode_likelihood(value, where):
         raise TypeError(
             f"cannot save {where}: {value!r} cannot be rebuilt from its get_params()."
         )
-    return {TAG: "likelihood", "class": name, "params": encode(params, f"{where} parameters")}
+    return {
+        TAG: "likelihood",
+        "class": name,
+        "params": encode(params, f"{where} parameters"),
+    }
 
 
 # ---------------------------------------------------------------- decoding
@@ -208,7 +220,9 @@ def _items(obj, where):
 
 
 def _decode_tuple(obj, where, depth):
-    return tuple(decode(v, f"{where}[{i}]", depth) for i, v in enumerate(_items(obj, where)))
+    return tuple(
+        decode(v, f"{where}[{i}]", depth) for i, v in enumerate(_items(obj, where))
+    )
 
 
 def _decode_dict(obj, where, depth):
@@ -266,8 +280,10 @@ def _check_element(value, kind, where):
 def _decode_ndarray(obj, where, depth):
     dtype = _parse_dtype(obj["dtype"], where, allow_object=True)
     shape, data = obj["shape"], obj["data"]
-    if type(shape) is not list or len(shape) > 32 or not all(
-        type(s) is int and s >= 0 for s in shape
+    if (
+        type(shape) is not list
+        or len(shape) > 32
+        or not all(type(s) is int and s >= 0 for s in shape)
     ):
         raise Invalid(f"{where} has an invalid shape")
     if type(data) is not list or math.prod(shape) != len(data):
@@ -278,7 +294,9 @@ def _decode_ndarray(obj, where, depth):
         # it by the text it was read from, or a short file declares gigabytes
         chars = sum(len(v) for v in data)
         if dtype.itemsize * len(data) > 16 * (len(data) + chars) + 4096:
-            raise Invalid(f"{where} declares {dtype.str} strings far wider than its data")
+            raise Invalid(
+                f"{where} declares {dtype.str} strings far wider than its data"
+            )
     try:
         if dtype.kind == "O":
             array = np.empty(len(data), dtype=object)
@@ -324,7 +342,9 @@ def _decode_likelihood(obj, where, depth):
     try:
         likelihood = classes[name](**params)
     except (TypeError, ValueError) as exc:
-        raise Invalid(f"{where}: {name} rejects its parameters ({shorten(exc)})") from None
+        raise Invalid(
+            f"{where}: {name} rejects its parameters ({shorten(exc)})"
+        ) from None
     try:
         check_likelihood(likelihood)
     except (TypeError, ValueError) as exc:
@@ -363,7 +383,9 @@ def _decode_random_state(obj, where, depth):
     try:
         random_state.set_state(state)
     except (TypeError, ValueError) as exc:
-        raise Invalid(f"{where} has an invalid RandomState state ({shorten(exc)})") from None
+        raise Invalid(
+            f"{where} has an invalid RandomState state ({shorten(exc)})"
+        ) from None
     return random_state
 
 

@@ -195,7 +195,9 @@ def _parse_header(data):
         raise _not_safetensors(data, "shorter than its 8-byte header length")
     n = int.from_bytes(data[:8], "little")
     if n < 2 or n > MAX_HEADER_BYTES or n > len(data) - 8:
-        raise _not_safetensors(data, f"a header of {n} bytes in a {len(data)}-byte file")
+        raise _not_safetensors(
+            data, f"a header of {n} bytes in a {len(data)}-byte file"
+        )
     raw = bytes(data[8 : 8 + n])
     if raw[:1] != b"{":
         raise _not_safetensors(data, "its header is not a JSON object")
@@ -227,7 +229,9 @@ def _parse_header(data):
             )
         position = end
     if position != size:
-        raise _not_safetensors(data, f"its data are {size} bytes, its tensors {position}")
+        raise _not_safetensors(
+            data, f"its data are {size} bytes, its tensors {position}"
+        )
     return metadata, entries
 
 

@@ -109,9 +109,11 @@ def check_entries(entries, expected, prefix):
     extra = sorted(entries.keys() - expected.keys())
     if extra:
         names = [prefix + k for k in extra]
-        kind = "module weights do not match the model" if all(
-            k.startswith("module.") for k in extra
-        ) else None
+        kind = (
+            "module weights do not match the model"
+            if all(k.startswith("module.") for k in extra)
+            else None
+        )
         if kind and not missing:
             raise Invalid(f"its {kind} (unexpected: {quote(names)})")
         raise Invalid(f"it holds an unexpected tensor {quote(names[0])}")
@@ -120,7 +122,9 @@ def check_entries(entries, expected, prefix):
             raise Invalid(
                 f"its Adam optimizer state is incomplete (missing: {quote(missing)})"
             )
-        raise Invalid(f"its module weights do not match the model (missing: {quote(missing)})")
+        raise Invalid(
+            f"its module weights do not match the model (missing: {quote(missing)})"
+        )
     for key, (dtype, shape) in expected.items():
         got_dtype, got_shape = entries[key][0], entries[key][1]
         if got_dtype != dtype or got_shape != shape:
@@ -168,7 +172,9 @@ def check_optimizer_tensors(tensors, prefix):
 
 def build(spec, tensors, group, target, prefix):
     """The module and optimizer from checked tensors, on ``target``."""
-    module_state = {k[len("module.") :]: t for k, t in tensors.items() if k.startswith("module.")}
+    module_state = {
+        k[len("module.") :]: t for k, t in tensors.items() if k.startswith("module.")
+    }
     for key, tensor in module_state.items():
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise Invalid(f"tensor '{prefix}module.{key}' holds non-finite values")
@@ -223,13 +229,17 @@ def model_tensors(estimator):
     for key, value in estimator.module_.state_dict().items():
         tensor = value.detach().to("cpu").contiguous()
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
-            raise ValueError(f"cannot save: module_ weight {key!r} holds non-finite values.")
+            raise ValueError(
+                f"cannot save: module_ weight {key!r} holds non-finite values."
+            )
         tensors[f"module.{key}"] = tensor
     state = estimator.optimizer_.state_dict()
     scalars = {}
     for index, entry in state["state"].items():
         for key, value in entry.items():
             if not isinstance(value, torch.Tensor):
-                raise ValueError(f"cannot save: optimizer_ state {index}/{key} is not a tensor.")
+                raise ValueError(
+                    f"cannot save: optimizer_ state {index}/{key} is not a tensor."
+                )
             tensors[f"optimizer.{index}.{key}"] = value.detach().to("cpu").contiguous()
     return tensors, {"param_groups": state["param_groups"], "state": scalars}

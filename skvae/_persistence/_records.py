@@ -60,8 +60,10 @@ def describe(estimator, classes=None):
             continue
         attributes[name] = encode(value, f"attribute {name!r}")
         raw[name] = value
-    fitted = bool(stored) and "module_" in vars(estimator) or (
-        nested is not None and nested in vars(estimator)
+    fitted = (
+        bool(stored)
+        and "module_" in vars(estimator)
+        or (nested is not None and nested in vars(estimator))
     )
     for name in raw:
         spec = entry.attributes.get(name)
@@ -105,10 +107,14 @@ def describe(estimator, classes=None):
         check_rebuildable(estimator, params, estimator.likelihood_, n_inputs)
         tensors, optimizer = model_tensors(estimator)
         part["optimizer"] = {
-            "param_groups": encode(optimizer["param_groups"], "optimizer_ param_groups"),
+            "param_groups": encode(
+                optimizer["param_groups"], "optimizer_ param_groups"
+            ),
             "state": {},
         }
-    part["random_state_shared"] = fitted and _shares(params, vars(estimator).get("_random_state"))
+    part["random_state_shared"] = fitted and _shares(
+        params, vars(estimator).get("_random_state")
+    )
     return part, tensors
 
 
@@ -186,7 +192,9 @@ def rebuild(doc, container, target, classes, prefix=""):
         raise Invalid(f"its parameters are invalid ({shorten(exc, 400)})") from None
     own = {k: v for k, v in container.entries.items() if k.startswith(prefix)}
     if entry.nested is not None:
-        return _rebuild_wrapper(estimator, entry, params, attributes, doc, container, target, prefix, fitted)
+        return _rebuild_wrapper(
+            estimator, entry, params, attributes, doc, container, target, prefix, fitted
+        )
     if not fitted:
         if own:
             raise Invalid("it stores weights for an estimator marked as unfitted")
@@ -208,30 +216,41 @@ def _rebuild_model(estimator, params, attributes, doc, container, target, prefix
     if tabular is not None:
         feature_names = attributes.get("feature_names_in_")
         if feature_names is not None and feature_names.tolist() != tabular.columns_:
-            raise Invalid("its feature_names_in_ differ from its table encoder's columns")
+            raise Invalid(
+                "its feature_names_in_ differ from its table encoder's columns"
+            )
         changed = tabular_mismatch(params, tabular)
         if changed:
             raise Invalid(
-                f"its table encoder was not fitted with the parameters {', '.join(changed)}"
+                "its table encoder was not fitted with the parameters "
+                f"{', '.join(changed)}"
             )
         n_inputs = encoded_width(tabular)
     likelihood = attributes["likelihood_"]
     try:
         expected = expected_likelihood(params, n_inputs, tabular)
     except (TypeError, ValueError) as exc:
-        raise Invalid(f"its parameters describe no likelihood ({shorten(exc)})") from None
+        raise Invalid(
+            f"its parameters describe no likelihood ({shorten(exc)})"
+        ) from None
     if likelihood != expected:
         source = "its table encoder" if tabular is not None else "its parameters"
         raise Invalid(f"its likelihood_ does not match {source}")
     try:
         check_n_features(likelihood, n_inputs)
     except ValueError as exc:
-        raise Invalid(f"its likelihood_ does not match n_features_in_ ({shorten(exc)})") from None
+        raise Invalid(
+            f"its likelihood_ does not match n_features_in_ ({shorten(exc)})"
+        ) from None
     try:
         spec = module_spec(params, likelihood, n_inputs)
     except ValueError as exc:
         raise Invalid(shorten(exc)) from None
-    entries = {k[len(prefix) :]: v for k, v in container.entries.items() if k.startswith(prefix)}
+    entries = {
+        k[len(prefix) :]: v
+        for k, v in container.entries.items()
+        if k.startswith(prefix)
+    }
     module_entries = {k: v for k, v in entries.items() if k.startswith("module.")}
     optimizer_entries = {k: v for k, v in entries.items() if k.startswith("optimizer.")}
     check_widths(spec, module_entries)
@@ -249,7 +268,11 @@ def _rebuild_model(estimator, params, attributes, doc, container, target, prefix
     tensors = {k: container.tensor(prefix + k) for k in entries}
     module, optimizer = build(spec, tensors, group, target, prefix)
     vars(estimator).update(attributes)
-    estimator.module_, estimator.optimizer_, estimator.device_ = module, optimizer, target
+    estimator.module_, estimator.optimizer_, estimator.device_ = (
+        module,
+        optimizer,
+        target,
+    )
     if doc.get("random_state_shared") is True and isinstance(
         estimator.random_state, np.random.RandomState
     ):
@@ -257,12 +280,16 @@ def _rebuild_model(estimator, params, attributes, doc, container, target, prefix
     return estimator
 
 
-def _rebuild_wrapper(estimator, entry, params, attributes, doc, container, target, prefix, fitted):
+def _rebuild_wrapper(
+    estimator, entry, params, attributes, doc, container, target, prefix, fitted
+):
     nested_name = entry.nested.name
     nested = _field(doc, "nested", dict)
     if not fitted:
         if nested or any(k.startswith(prefix) for k in container.entries):
-            raise Invalid("it stores a fitted model for an estimator marked as unfitted")
+            raise Invalid(
+                "it stores a fitted model for an estimator marked as unfitted"
+            )
         check_attributes(entry.attributes, attributes, params, fitted=False)
         vars(estimator).update(attributes)
         return estimator
@@ -286,7 +313,9 @@ def _rebuild_wrapper(estimator, entry, params, attributes, doc, container, targe
         raise Invalid(f"its model {nested_name!r} is not fitted")
     for key, value in entry.nested.params.items():
         if model.get_params(deep=False).get(key) != value:
-            raise Invalid(f"its model {nested_name!r} was not fitted with {key}={value!r}")
+            raise Invalid(
+                f"its model {nested_name!r} was not fitted with {key}={value!r}"
+            )
     check_attributes(entry.attributes, attributes, params, fitted=True, nested=model)
     vars(estimator).update(attributes)
     setattr(estimator, nested_name, model)

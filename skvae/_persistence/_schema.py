@@ -64,7 +64,8 @@ class Int(Spec):
             return f"should be an int, not {type(value).__name__}"
         high = _size(self.high, context)
         if value < self.low or (high is not None and value > high):
-            return f"is {value}, outside [{self.low}, {high if high is not None else 'inf'}]"
+            top = high if high is not None else "inf"
+            return f"is {value}, outside [{self.low}, {top}]"
         return None
 
 
@@ -222,8 +223,6 @@ class Stored(Spec):
         return None
 
 
-
-
 def check_attributes(schema, attributes, params, fitted, nested=None):
     """Refuse unknown, missing and invalid fitted attributes (raises Invalid).
 
@@ -253,7 +252,11 @@ def check_attributes(schema, attributes, params, fitted, nested=None):
         problem = spec.check(value, context)
         if problem:
             raise Invalid(f"attribute {name!r} {problem}")
-        if spec.mirror and nested is not None and not _same(value, getattr(nested, name, None)):
+        if (
+            spec.mirror
+            and nested is not None
+            and not _same(value, getattr(nested, name, None))
+        ):
             raise Invalid(f"its {name} differs from that of its nested model")
         context[name] = value
 

@@ -17,9 +17,9 @@ kinds in ``KINDS``, the pandas extension dtypes in :data:`EXTENSION_DTYPES`.
 
 import numpy as np
 
-from .._optional import import_optional
 from .._columns import KINDS, NUMERIC_KINDS
 from .._likelihoods import COVARIANCES
+from .._optional import import_optional
 from .._tabular import TabularEncoder
 from ._messages import quote, shorten
 
@@ -165,11 +165,15 @@ def tabular_from_state(state):
     if type(allow_missing) is not bool or type(frame) is not bool:
         raise ValueError("the table encoder's allow_missing and frame must be booleans")
     if type(numeric) is not str or numeric not in NUMERIC_KINDS:
-        raise ValueError(f"the table encoder's numeric scaling {quote(numeric)} is unknown")
+        raise ValueError(
+            f"the table encoder's numeric scaling {quote(numeric)} is unknown"
+        )
     # written before covariance existed: the diagonal model of then
     covariance = state.get("covariance", "diagonal")
     if type(covariance) is not str or covariance not in COVARIANCES:
-        raise ValueError(f"the table encoder's covariance {quote(covariance)} is unknown")
+        raise ValueError(
+            f"the table encoder's covariance {quote(covariance)} is unknown"
+        )
     columns, kinds, order = state["columns"], state["kinds"], state["order"]
     if type(columns) is not list or not columns:
         raise ValueError("the table encoder has no list of columns")
@@ -253,7 +257,9 @@ def _kind_from_state(state, column, encoder):
             f"{where} has dtype {dtype}, not the array's {encoder.float_dtype_}"
         )
     if not cls.accepts_dtype(dtype):
-        raise ValueError(f"{where} has dtype {dtype}, which a {name} column cannot have")
+        raise ValueError(
+            f"{where} has dtype {dtype}, which a {name} column cannot have"
+        )
     return cls.from_state(dtype, state, where)
 
 
