@@ -7,6 +7,7 @@ torch is left out: CI installs the CPU build it pins first.
 
 import re
 import sys
+
 import tomllib
 
 SKIP = {"torch"}
