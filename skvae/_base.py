@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
 
 from . import _gaussian, _mixed  # noqa: F401  (register their likelihoods)
+from ._init import initialize_from_data
 from ._likelihoods import COVARIANCES, LIKELIHOODS, Likelihood
 from ._module import ACTIVATIONS, VAEModule
 from ._optim import make_optimizer
@@ -196,6 +197,8 @@ class _BaseAutoencoder(
             train_rows, val_rows = self._split_validation(X.shape[0])
         X_train = Rows(data, self.device_, train_rows)
         X_val = None if val_rows is None else Rows(data, self.device_, val_rows)
+        if not keep:  # a fresh start: outputs at the training rows' moments
+            initialize_from_data(self.module_, self.likelihood_, X_train)
 
         progress = tqdm(
             total=n_epochs, disable=not self.verbose, desc=type(self).__name__

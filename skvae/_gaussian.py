@@ -17,6 +17,24 @@ from ._likelihoods import AUTO_FULL_MAX, COVARIANCES, Likelihood, _check_real, b
 
 __all__ = ["GaussianLikelihood", "FullCovarianceGaussianLikelihood"]
 
+#: with data-aware initialisation, a column's initial scale is at least this
+#: share of the typical (root-mean-square) column's: the decoder's random
+#: initial outputs miss a constant column by about as much as any other, and
+#: a scale at ``min_scale`` would make its first losses thousands of nats
+SCALE_FLOOR = 0.1
+
+
+def initial_raw_scales(std, min_scale):
+    """Raw scales whose ``softplus(raw) + min_scale`` is each column's std.
+
+    The stds are floored at :data:`SCALE_FLOOR` times their root mean square
+    and at twice ``min_scale``; NaN (a column never observed) stays NaN.
+    """
+    typical = std[~torch.isnan(std)].square().mean().sqrt()
+    floor = max(2 * min_scale, SCALE_FLOOR * float(typical.nan_to_num(0.0)))
+    excess = std.clamp_min(floor) - min_scale
+    return excess + torch.log(-torch.expm1(-excess))  # the inverse of softplus
+
 @builtin(alias="gaussian")
 class GaussianLikelihood(Likelihood):
     """Diagonal Gaussian p(x | z) with a learned per-feature scale.
@@ -78,6 +96,10 @@ class GaussianLikelihood(Likelihood):
         return -(0.5 * z.square() + torch.log(scale)).sum(-1) - (
             0.5 * math.log(2 * math.pi) * loc.shape[-1]
         )
+
+    def initial_outputs(self, moments):
+        # each column's mean and standard deviation: the best constant model
+        return moments.mean, initial_raw_scales(moments.std, self.min_scale)
 
     def mean(self, params):
         return params.chunk(2, dim=-1)[0]
@@ -289,6 +311,16 @@ class FullCovarianceGaussianLikelihood(Likelihood):
         loc, factor = self._split(params)
         noise = self._noise(loc, factor, generator)
         return self._regress(loc, factor, x, observed, noise)
+
+    def initial_outputs(self, moments):
+        # The diagonal model's start: L = diag(std), no correlations. Starting
+        # at the data's full covariance would leave the latent space nothing
+        # to explain at first, so the KL term would push q(z | x) to the prior.
+        std = moments.std
+        d = std.shape[0]
+        shared = torch.zeros(d * (d + 1) // 2, dtype=torch.float64)
+        shared[:d] = initial_raw_scales(std, self.min_scale)
+        return moments.mean, shared
 
     def mean(self, params):
         return params[..., : self._n_features(params)]

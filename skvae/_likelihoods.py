@@ -31,6 +31,7 @@ __all__ = [
     "LIKELIHOOD_CLASSES",
     "COVARIANCES",
     "AUTO_FULL_MAX",
+    "P_MIN",
     "builtin",
     "make_likelihood",
     "Likelihood",
@@ -49,6 +50,10 @@ COVARIANCES = ("diagonal", "full", "auto")
 #: covariance: beyond, its Cholesky factorisation per row and step costs too
 #: much (``benchmarks/bench_covariance.py``)
 AUTO_FULL_MAX = 64
+
+#: the smallest probability a data-aware initial output stands for (a logit
+#: of about -6.9): columns whose value never varies start near, not at, it
+P_MIN = 1e-3
 
 
 def builtin(cls=None, *, alias=None):
@@ -372,6 +377,51 @@ class Likelihood:
             torch.manual_seed(seed)
             return self.distribution(params).sample().to(params.dtype)
 
+    def observed(self, x):
+        """The data columns of rows ``x`` and which of their entries are observed.
+
+        Used by the statistics pass of :mod:`skvae._init`. The base class's
+        rows are all data and all observed: it returns ``(x, None)``; a
+        layout whose rows also carry observation indicators
+        (:class:`~skvae.MixedLikelihood` with ``masked=True``) overrides it.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n_rows, n_features)
+
+        Returns
+        -------
+        data : torch.Tensor of shape (n_rows, n_data_columns)
+        observed : torch.Tensor of the same shape, or None
+            1 where an entry is observed, 0 where it is missing.
+        """
+        return x, None
+
+    def initial_outputs(self, moments):
+        """Initial decoder outputs determined by the data's per-column moments.
+
+        Called once before a fresh fit's first epoch (see
+        :mod:`skvae._init`) with the moments of the training rows. The base
+        class has no opinion and returns ``(None, None)``: the decoder's
+        output bias and the shared parameters keep their default start.
+
+        Parameters
+        ----------
+        moments : skvae._init.Moments
+            Per data column: ``count``, ``total`` and ``sum_sq`` of the
+            observed entries, with ``mean`` and ``std`` derived from them
+            (NaN where a column has no observed entry).
+
+        Returns
+        -------
+        bias : torch.Tensor of shape (n_params - n_shared_params,) or None
+            Initial per-row outputs (the decoder's output bias).
+        shared : torch.Tensor of shape (n_shared_params,) or None
+            Initial shared parameters. NaN entries of either keep their
+            default start.
+        """
+        return None, None
+
     def masked_log_prob(self, params, x, observed):
         """log p(x_o | z) of each row: the observed entries only.
 
@@ -490,6 +540,13 @@ class BernoulliLikelihood(Likelihood):
         if x.shape != params.shape:
             x = x.expand_as(params)
         return -F.binary_cross_entropy_with_logits(params, x, reduction="none").sum(-1)
+
+    def initial_outputs(self, moments):
+        # The logit of each column's mean: the best constant model of it;
+        # clipped, since a column that is always 0 (an image's border) would
+        # otherwise start at an infinite logit.
+        p = moments.mean.clamp(P_MIN, 1 - P_MIN)
+        return torch.logit(p), None
 
     def mean(self, params):
         return torch.sigmoid(params)

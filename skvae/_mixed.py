@@ -10,7 +10,7 @@ import torch
 from torch import distributions as D
 from torch.nn import functional as F
 
-from ._likelihoods import Likelihood, builtin
+from ._likelihoods import P_MIN, Likelihood, builtin
 
 __all__ = ["CategoricalLikelihood", "MixedLikelihood"]
 
@@ -45,6 +45,13 @@ class CategoricalLikelihood(Likelihood):
 
     def log_prob(self, params, x):
         return (x * F.log_softmax(params, dim=-1)).sum(-1)
+
+    def initial_outputs(self, moments):
+        # log-frequencies of the categories, floored so that a category never
+        # seen in training still has a finite logit
+        freq = moments.mean.clamp_min(0)
+        freq = freq / freq.sum().clamp_min(P_MIN)
+        return torch.log(freq.clamp_min(P_MIN)), None
 
     def mean(self, params):
         return F.softmax(params, dim=-1)
@@ -231,6 +238,38 @@ class MixedLikelihood(Likelihood):
             lik.n_shared_params(int(s))
             for lik, s in zip(self.likelihoods, self.sizes, strict=True)
         )
+
+    def observed(self, x):
+        n_data = sum(int(s) for s in self.sizes)
+        if not self.masked:
+            return x[..., :n_data], None
+        # one indicator per variable: a one-variable block's covers its columns
+        observed = [
+            x[..., mask] if per_column else x[..., mask].expand(*x.shape[:-1], s)
+            for (_, data, _, _, mask, per_column), s in zip(
+                self._layout(), (int(s) for s in self.sizes), strict=True
+            )
+        ]
+        return x[..., :n_data], torch.cat(observed, dim=-1)
+
+    def initial_outputs(self, moments):
+        """Each block's initial outputs, placed in its own slices.
+
+        Every block gets the moments of its own columns; a block without an
+        opinion leaves its slices NaN (keep the default start).
+        """
+        layout = self._layout()
+        n_own = sum(own.stop - own.start for _, _, own, _, _, _ in layout)
+        n_shared = sum(sh.stop - sh.start for _, _, _, sh, _, _ in layout)
+        bias = torch.full((n_own,), torch.nan, dtype=torch.float64)
+        shared = torch.full((max(n_shared, 0),), torch.nan, dtype=torch.float64)
+        for lik, data, own, sh, _, _ in layout:
+            block_bias, block_shared = lik.initial_outputs(moments[data])
+            if block_bias is not None:
+                bias[own] = block_bias.to(bias)
+            if block_shared is not None:
+                shared[sh.start - n_own : sh.stop - n_own] = block_shared.to(shared)
+        return bias, (shared if n_shared else None)
 
     def distribution(self, params):
         raise NotImplementedError(

@@ -62,6 +62,16 @@ out["early"] = VAETransformer(
     learning_rate_init=1e-2, random_state=0, **TINY,
 ).fit(shard)
 
+# Data-aware start: the moments of all shards, whatever this rank holds.
+from skvae import BernoulliLikelihood
+from skvae._init import data_moments
+from skvae._training import Rows
+moments = data_moments(Rows(torch.as_tensor(shard), "cpu"), BernoulliLikelihood())
+out["moments"] = (moments.count, moments.total, moments.sum_sq)
+start = VAETransformer(2, likelihood="bernoulli", learning_rate_init=1e-30,
+                       random_state=rank, **TINY).partial_fit(shard)
+out["start_bias"] = start.module_.decoder[-1].bias.detach().clone()
+
 # A full batch per step: must match one process fitting all the rows.
 out["full_batch"] = AutoencoderTransformer(
     2, hidden_layer_sizes=(16,), batch_size=4096, max_iter=3,
@@ -192,6 +202,18 @@ def test_ranks_end_with_identical_weights(ranks, scenario):
     assert a.n_iter_ == b.n_iter_
     if hasattr(a, "kl_per_component_"):
         np.testing.assert_array_equal(a.kl_per_component_, b.kl_per_component_)
+
+
+def test_data_moments_are_all_reduced_so_ranks_start_identical(ranks, X):
+    for rank in range(2):
+        count, total, sum_sq = ranks[rank]["moments"]
+        np.testing.assert_array_equal(count.numpy(), np.full(64, len(X)))
+        np.testing.assert_allclose(total.numpy(), X.sum(0), rtol=1e-12)
+        np.testing.assert_allclose(sum_sq.numpy(), (X**2).sum(0), rtol=1e-12)
+    a, b = ranks[0]["start_bias"], ranks[1]["start_bias"]
+    assert torch.equal(a, b)
+    p = np.clip(X.mean(0), 1e-3, 1 - 1e-3)  # all rows', not rank 0's
+    np.testing.assert_allclose(a.numpy(), np.log(p / (1 - p)), atol=1e-4)
 
 
 def test_fitted_estimator_holds_the_plain_module(ranks):
