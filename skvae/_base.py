@@ -328,7 +328,7 @@ class _BaseAutoencoder(
     def _architecture(self, n_features):
         """``VAEModule``'s architecture arguments; {} for the MLP. Checked
         before anything is built: a ValueError names what does not fit."""
-        architecture = make_architecture(getattr(self, "architecture", "mlp"))
+        architecture = make_architecture(self.architecture)
         if architecture is None:
             return {}
         if hasattr(self, "tabular_"):
@@ -337,7 +337,7 @@ class _BaseAutoencoder(
                 "tables (mixed-type DataFrames, missing='mask', "
                 "numeric_scaling='quantile') need architecture='mlp'."
             )
-        image_shape = getattr(self, "image_shape", None)
+        image_shape = self.image_shape
         architecture.check_params(image_shape, n_features)
         return {"architecture": architecture, "image_shape": image_shape}
 

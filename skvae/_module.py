@@ -210,6 +210,8 @@ class VAEModule(nn.Module):
         d = self.n_components
         order = torch.as_tensor(order, dtype=torch.long).flatten()
         if not self.can_permute:
+            if order.tolist() == list(range(d)):
+                return  # nothing to move
             raise ValueError(
                 "this module's encoder and decoder do not expose the latent "
                 "layers as nn.Linear ends of nn.Sequential, so they cannot be permuted."
