@@ -8,45 +8,8 @@ only their parameters, read and changed with ``get_params``/``set_params``
 (hand-written, no scikit-learn), so ``clone``, nested ``set_params``
 (``architecture__channels``) and grid searches work on them.
 
-.. _module-contract:
-
-The contract of user-supplied modules
--------------------------------------
-:class:`CustomArchitecture` takes two ``torch.nn.Module`` classes (or any
-callables returning a module). skvae builds them as::
-
-    encoder = encoder_cls(n_features=..., n_components=..., **encoder_kwargs)
-    decoder = decoder_cls(n_components=..., n_outputs=..., **decoder_kwargs)
-
-under ``torch.device("meta")`` (so nothing is allocated when a file is
-checked), then moves them to the CPU and initialises them (below).
-
-* ``encoder(x)``: ``x`` of shape ``(n, n_features)`` (flattened rows, in
-  float32, float64 or under bfloat16 autocast) returns ``(n, 2 * n_components)``:
-  the means of q(z | x) then their log standard deviations.
-* ``decoder(z)``: ``z`` of shape ``(n, n_components)`` returns
-  ``(n, n_outputs)``: the likelihood's per-row parameters (for Bernoulli the
-  logits of each feature; for Gaussian the mean of each feature, the scale
-  being a shared parameter skvae adds).
-* skvae calls only ``__call__`` (``forward``), ``parameters()``,
-  ``state_dict()``/``load_state_dict()``, ``to()`` and ``modules()``.
-* Initialisation: every ``nn.Linear``, ``nn.Conv*d`` and ``nn.ConvTranspose*d``
-  inside is initialised as torch's default but from the estimator's
-  ``torch.Generator`` (``random_state``); another submodule with a
-  ``reset_parameters`` method is reset by it (norm layers: deterministic;
-  if it accepts a ``generator`` keyword, skvae passes its generator); any
-  other parameter starts at zero.
-* Ordering the latent dimensions by KL (as ``VAETransformer`` does) needs the
-  encoder to be an ``nn.Sequential`` ending in an ``nn.Linear`` with
-  ``2 * n_components`` outputs and the decoder an ``nn.Sequential`` starting
-  with an ``nn.Linear`` with ``n_components`` inputs; otherwise the latent
-  order is kept as trained and ``kl_per_component_`` is not sorted.
-* ``encoder_kwargs`` and ``decoder_kwargs`` must be plain JSON data (None,
-  bool, int, float, str, lists, tuples, dicts with str keys) to be saved.
-
-``fit`` checks the contract on a probe batch of two rows before training; a
-module that breaks it is refused with a ValueError naming the mismatch, and
-the estimator is left as it was.
+The contract user modules must meet is written once, in the Notes of
+:class:`CustomArchitecture`.
 """
 
 import inspect
@@ -287,8 +250,7 @@ def _qualname(obj):
 class CustomArchitecture(Architecture):
     """Encoder and decoder built from the user's own ``torch.nn.Module`` classes.
 
-    The modules must meet the contract in :mod:`skvae._architectures`
-    (see :ref:`the module contract <module-contract>`): the encoder is built
+    The modules must meet the module contract (Notes, below): the encoder is built
     as ``encoder(n_features=..., n_components=..., **encoder_kwargs)`` and maps
     ``(n, n_features)`` to ``(n, 2 * n_components)`` (means, then log standard
     deviations); the decoder is built as ``decoder(n_components=...,
@@ -305,6 +267,54 @@ class CustomArchitecture(Architecture):
         The module classes (or factories returning a module).
     encoder_kwargs, decoder_kwargs : dict or None, default=None
         Further keyword arguments of their constructors.
+
+    Notes
+    -----
+    **The module contract** (the one place it is written).
+    :class:`CustomArchitecture` takes two ``torch.nn.Module`` classes (or any
+    callables returning a module). skvae builds them as::
+
+        encoder = encoder_cls(n_features=..., n_components=..., **encoder_kwargs)
+        decoder = decoder_cls(n_components=..., n_outputs=..., **decoder_kwargs)
+
+    under ``torch.device("meta")`` (so nothing is allocated when a file is
+    checked), then moves them to the CPU and initialises them (below).
+
+    * ``encoder(x)``: ``x`` of shape ``(n, n_features)`` (flattened rows, in
+      float32, float64 or under bfloat16 autocast) returns ``(n, 2 * n_components)``:
+      the means of q(z | x) then their log standard deviations.
+    * ``decoder(z)``: ``z`` of shape ``(n, n_components)`` returns
+      ``(n, n_outputs)``: the likelihood's per-row parameters (for Bernoulli the
+      logits of each feature; for Gaussian the mean of each feature, the scale
+      being a shared parameter skvae adds).
+    * skvae calls only ``__call__`` (``forward``), ``parameters()``,
+      ``state_dict()``/``load_state_dict()``, ``to()`` and ``modules()``.
+    * Initialisation: every ``nn.Linear``, ``nn.Conv*d`` and ``nn.ConvTranspose*d``
+      inside is initialised as torch's default but from the estimator's
+      ``torch.Generator`` (``random_state``); another submodule with a
+      ``reset_parameters`` method is reset by it (norm layers: deterministic;
+      if it accepts a ``generator`` keyword, skvae passes its generator); any
+      other parameter starts at zero.
+    * Ordering the latent dimensions by KL (as ``VAETransformer`` does) needs the
+      encoder to be an ``nn.Sequential`` ending in an ``nn.Linear`` with
+      ``2 * n_components`` outputs and the decoder an ``nn.Sequential`` starting
+      with an ``nn.Linear`` with ``n_components`` inputs; otherwise the latent
+      order is kept as trained and ``kl_per_component_`` is not sorted.
+    * ``n_outputs`` is the number of per-row likelihood parameters the network
+      gives: ``likelihood.n_params(n_features)`` less the parameters shared by
+      all rows (``likelihood.n_shared_params``).
+    * Saving: ``save`` stores the weights, the keyword arguments and the
+      classes' qualified names (``module.QualName``; define them at module
+      level). ``skvae.load(path, modules=[MyEncoder, MyDecoder])`` looks the
+      names up only among the classes passed, never imports one, and refuses
+      (ValueError) a file naming a class that was not passed.
+      ``encoder_kwargs`` and ``decoder_kwargs`` must be plain JSON data (None,
+      bool, int, float, str, lists, tuples, dicts with str keys). Pickle
+      stores the classes by reference, as pickle does.
+
+    ``fit`` checks the contract on a probe batch of two rows before training; a
+    module that breaks it is refused with a ValueError naming the mismatch, and
+    the estimator is left as it was.
 
     Examples
     --------

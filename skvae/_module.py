@@ -6,6 +6,7 @@ places it.
 """
 
 import contextlib
+import copy
 import itertools
 import math
 
@@ -103,7 +104,7 @@ class VAEModule(nn.Module):
         self.n_components = n_components
         if architecture is not None:
             # only then recorded: the MLP's spec stays what files hold
-            architecture = type(architecture)(**architecture.get_params(deep=False))
+            architecture = copy.deepcopy(architecture)  # the module's own record
             self.spec["architecture"] = architecture
             self.spec["image_shape"] = (
                 None if image_shape is None else tuple(int(s) for s in image_shape)

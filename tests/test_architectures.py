@@ -314,3 +314,26 @@ def test_custom_save_needs_plain_kwargs_and_named_classes(digits, tmp_path):
     local = VAETransformer(architecture=arch, max_iter=1, device="cpu").fit(digits)
     with pytest.raises(TypeError, match="qualified name"):
         local.save(tmp_path / "y.safetensors")
+
+
+def test_autoencoder_takes_the_conv_architecture(digits, tmp_path):
+    ae = skvae.AutoencoderTransformer(
+        3, architecture=ConvArchitecture(channels=(4,)), image_shape=(1, 8, 8),
+        max_iter=2, random_state=0, device="cpu",
+    ).fit(digits)
+    assert ae.inverse_transform(ae.transform(digits[:3])).shape == (3, 64)
+    ae.save(tmp_path / "ae.safetensors")
+    loaded = skvae.load(tmp_path / "ae.safetensors")
+    np.testing.assert_array_equal(loaded.transform(digits), ae.transform(digits))
+
+
+def test_conv_step_macs_count_the_convolutions():
+    from skvae._optim import step_macs
+
+    conv = skvae.VAEModule(64, 2, 64, architecture=ConvArchitecture(channels=(4,)),
+                           image_shape=(1, 8, 8))
+    linear_only = sum(
+        m.in_features * m.out_features for m in conv.modules() if isinstance(m, nn.Linear)
+    )
+    # 4x4 outputs of a 4x1x4x4 kernel, and the transposed layer reading 4x4
+    assert step_macs(conv, 1) == linear_only + 2 * 16 * 64
