@@ -294,7 +294,9 @@ class CustomArchitecture(Architecture):
       ``torch.Generator`` (``random_state``); another submodule with a
       ``reset_parameters`` method is reset by it (norm layers: deterministic;
       if it accepts a ``generator`` keyword, skvae passes its generator); any
-      other parameter starts at zero.
+      other parameter or floating-point buffer starts at zero (the modules are
+      built on the meta device, so a constant set in a constructor is not
+      kept: give it a ``reset_parameters`` or compute it in ``forward``).
     * Ordering the latent dimensions by KL (as ``VAETransformer`` does) needs the
       encoder to be an ``nn.Sequential`` ending in an ``nn.Linear`` with
       ``2 * n_components`` outputs and the decoder an ``nn.Sequential`` starting
@@ -435,7 +437,8 @@ def reset_parameters(module, generator=None):
     Linear and (transposed) convolution layers get torch's default
     initialisation drawn from ``generator``; other submodules with a
     ``reset_parameters`` method are reset by it (given the generator when it
-    takes one); parameters of no such submodule are set to zero.
+    takes one); parameters and float buffers of no such submodule are set
+    to zero.
     """
     done = set()
     for layer in module.modules():
@@ -454,9 +457,10 @@ def reset_parameters(module, generator=None):
         else:
             continue
         done.update(id(p) for p in layer.parameters())
+        done.update(id(b) for b in layer.buffers())
     with torch.no_grad():
-        for p in module.parameters():
-            if id(p) not in done:
+        for p in itertools.chain(module.parameters(), module.buffers()):
+            if id(p) not in done and p.is_floating_point():
                 p.zero_()
 
 

@@ -294,10 +294,10 @@ class _BaseAutoencoder(
     def _initialize(self, n_features):
         """Build the fitted state afresh: device, likelihood, module, optimizer."""
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
+        architecture = self._architecture(n_features)  # checked before any change
         self._random_state = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
         self.likelihood_ = self._make_likelihood(n_features)
-        architecture = self._architecture(n_features)
         with torch.device("meta"):
             module = VAEModule(
                 n_features,
@@ -313,8 +313,8 @@ class _BaseAutoencoder(
         module.reset_parameters(
             make_generator(self._random_state.randint(np.iinfo(np.int32).max))
         )
-        if architecture:
-            probe(module.encoder, module.decoder, n_features, self.n_components,
+        if architecture:  # eval: a probe must not move a norm layer's statistics
+            probe(module.eval().encoder, module.decoder, n_features, self.n_components,
                   module.spec["n_outputs"] - module.spec["n_shared"])
         self.module_ = module.to(self.device_).eval()
         self.optimizer_ = make_optimizer(
