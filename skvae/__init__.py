@@ -1,5 +1,6 @@
 """skvae: variational autoencoders as scikit-learn estimators, on PyTorch."""
 
+from ._architectures import Architecture, ConvArchitecture, CustomArchitecture
 from ._autoencoder import AutoencoderTransformer
 from ._estimator import VAETransformer
 from ._gaussian import FullCovarianceGaussianLikelihood, GaussianLikelihood
@@ -15,6 +16,9 @@ __all__ = [
     "VAEImputer",
     "AutoencoderTransformer",
     "VAEModule",
+    "Architecture",
+    "ConvArchitecture",
+    "CustomArchitecture",
     "Likelihood",
     "GaussianLikelihood",
     "FullCovarianceGaussianLikelihood",

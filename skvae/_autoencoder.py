@@ -6,7 +6,13 @@ from ._persistence import register
 
 @register(
     attributes=FITTED_ATTRIBUTES,
-    later_params=("numeric_scaling", "covariance", "handle_unknown"),
+    later_params=(
+        "numeric_scaling",
+        "covariance",
+        "handle_unknown",
+        "architecture",
+        "image_shape",
+    ),
 )
 class AutoencoderTransformer(_BaseAutoencoder):
     """Deterministic autoencoder as a scikit-learn transformer.
@@ -31,6 +37,12 @@ class AutoencoderTransformer(_BaseAutoencoder):
         empty tuple gives a linear encoder and decoder.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Nonlinearity between layers.
+    architecture : {"mlp", "conv"} or Architecture, default="mlp"
+        The networks, as in :class:`VAETransformer`: the MLP of
+        ``hidden_layer_sizes``, a :class:`ConvArchitecture` or a
+        :class:`CustomArchitecture`.
+    image_shape : tuple of int or None, default=None
+        ``(channels, height, width)`` of the rows of X for ``"conv"``.
     likelihood : {"gaussian", "bernoulli"} or Likelihood, default="gaussian"
         Observation model p(x | z) that defines the reconstruction loss.
         ``"gaussian"`` learns a scale per feature (see
@@ -141,6 +153,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",
+        architecture="mlp",
+        image_shape=None,
         likelihood="gaussian",
         batch_size=128,
         learning_rate_init=1e-3,
@@ -162,6 +176,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.architecture = architecture
+        self.image_shape = image_shape
         self.likelihood = likelihood
         self.batch_size = batch_size
         self.learning_rate_init = learning_rate_init

@@ -7,7 +7,6 @@ Subclasses declare their constructor and say how they are trained through
 :meth:`_loss_config`.
 """
 
-import contextlib
 import copy
 import inspect
 import warnings
@@ -28,6 +27,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from tqdm.auto import tqdm
 
 from . import _gaussian, _mixed  # noqa: F401  (register their likelihoods)
+from ._architectures import Architecture, make_architecture, probe
 from ._init import initialize_from_data
 from ._likelihoods import COVARIANCES, LIKELIHOODS, Likelihood
 from ._module import ACTIVATIONS, VAEModule
@@ -46,6 +46,8 @@ from ._persistence import (
     later_params,
 )
 from ._persistence import save as _save
+from ._state import discard_fitted_state as _discard_fitted_state
+from ._state import transaction as _transaction
 from ._training import Rows, train
 from ._utils import (
     as_tensor,
@@ -99,6 +101,8 @@ class _BaseAutoencoder(
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "hidden_layer_sizes": ["array-like"],
         "activation": [StrOptions(set(ACTIVATIONS))],
+        "architecture": [StrOptions({"mlp", "conv"}), Architecture],
+        "image_shape": [None, "array-like"],
         "likelihood": [StrOptions(set(LIKELIHOODS)), Likelihood],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
@@ -293,6 +297,7 @@ class _BaseAutoencoder(
     def _initialize(self, n_features):
         """Build the fitted state afresh: device, likelihood, module, optimizer."""
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
+        architecture = self._architecture(n_features)  # checked before any change
         self._random_state = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
         self.likelihood_ = self._make_likelihood(n_features)
@@ -304,12 +309,16 @@ class _BaseAutoencoder(
                 hidden_layer_sizes=hidden,
                 activation=self.activation,
                 n_shared=self.likelihood_.n_shared_params(n_features),
+                **architecture,
             )
         module = module.to_empty(device="cpu")
         # Initialise on the CPU so that the same seed gives the same start anywhere.
         module.reset_parameters(
             make_generator(self._random_state.randint(np.iinfo(np.int32).max))
         )
+        if architecture:  # eval: a probe must not move a norm layer's statistics
+            probe(module.eval().encoder, module.decoder, n_features, self.n_components,
+                  module.spec["n_outputs"] - module.spec["n_shared"])
         self.module_ = module.to(self.device_).eval()
         self.optimizer_ = make_optimizer(
             self.module_.parameters(), self.learning_rate_init
@@ -318,6 +327,22 @@ class _BaseAutoencoder(
         self.best_loss_ = None
         self.validation_scores_ = [] if self.early_stopping else None
         self.best_validation_score_ = None
+
+    def _architecture(self, n_features):
+        """``VAEModule``'s architecture arguments; {} for the MLP. Checked
+        before anything is built: a ValueError names what does not fit."""
+        architecture = make_architecture(self.architecture)
+        if architecture is None:
+            return {}
+        if hasattr(self, "tabular_"):
+            raise ValueError(
+                f"architecture={self.architecture!r} models arrays of pixels; "
+                "tables (mixed-type DataFrames, missing='mask', "
+                "numeric_scaling='quantile') need architecture='mlp'."
+            )
+        image_shape = self.image_shape
+        architecture.check_params(image_shape, n_features)
+        return {"architecture": architecture, "image_shape": image_shape}
 
     def _n_validation(self, n_samples):
         """Number of validation rows; a ValueError if a part would be empty."""
@@ -542,50 +567,5 @@ class _BaseAutoencoder(
         self.optimizer_.load_state_dict(optimizer_state)
 
 
-@contextlib.contextmanager
-def _transaction(estimator, mutates):
-    """Put ``estimator``'s attributes back as they were if the block raises.
-
-    Every attribute is restored on any exception but ``KeyboardInterrupt``
-    (whose documented behaviour, keeping the last completed epoch, stands).
-    Attributes that the block replaces are restored by reassigning the
-    original objects. Those it changes in place are saved first: the random
-    state always, and with ``mutates`` (a warm-start or incremental fit,
-    which trains the fitted module and optimizer in place) copies of the
-    module's weights and the optimizer's state, loaded back into the
-    original objects.
-    """
-    saved = dict(estimator.__dict__)
-    random_state = saved.get("_random_state")
-    rng_state = None if random_state is None else random_state.get_state()
-    module, optimizer = saved.get("module_"), saved.get("optimizer_")
-    weights = opt_state = None
-    if mutates and module is not None:
-        weights = copy.deepcopy(module.state_dict())
-        opt_state = copy.deepcopy(optimizer.state_dict())
-    try:
-        yield
-    except KeyboardInterrupt:
-        raise
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(saved)
-        if rng_state is not None:
-            random_state.set_state(rng_state)
-        if weights is not None:
-            with torch.no_grad():
-                module.load_state_dict(weights)
-            optimizer.load_state_dict(opt_state)
-        raise
-
-
 def _encoder_mean(module, x):
     return module.encode(x)[0]
-
-
-def _discard_fitted_state(estimator):
-    """Delete everything ``fit`` set, so that the estimator is unfitted again."""
-    for name in list(vars(estimator)):
-        fitted = name.endswith("_") and not name.startswith("__")
-        if fitted or name == "_random_state":
-            delattr(estimator, name)

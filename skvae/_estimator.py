@@ -10,10 +10,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
 from ._interpolation import PATHS
-from ._objectives import elbo_terms, importance_weighted_bound, kl_per_dimension
+from ._objectives import elbo_terms, kl_per_dimension
 from ._parallel import data_parallel_world, mean_across_processes
 from ._persistence import FloatArray, Int, register
-from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
+from ._scoring import iwae_rows
+from ._utils import make_generator, row_normal_noise
 from ._validation import check_count, check_output_size, decoder_noise_generator
 
 # Latent dimensions whose mean KL exceeds this many nats count as active.
@@ -32,7 +33,8 @@ _IWAE_VALUES = 2**20
         "n_active_components_": Int(low=0, high="n_components"),
     },
     later_params=(
-        "numeric_scaling", "n_importance_train", "covariance", "handle_unknown"
+        "numeric_scaling", "n_importance_train", "covariance", "handle_unknown",
+        "architecture", "image_shape",
     ),
 )
 class VAETransformer(_BaseAutoencoder):
@@ -61,6 +63,13 @@ class VAETransformer(_BaseAutoencoder):
         empty tuple gives a linear encoder and decoder.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Nonlinearity between layers.
+    architecture : {"mlp", "conv"} or Architecture, default="mlp"
+        The networks: ``"mlp"`` those of ``hidden_layer_sizes``; ``"conv"``
+        a :class:`ConvArchitecture` (strided convolutions, for images as
+        flattened rows, with ``image_shape``); or a :class:`ConvArchitecture`
+        or :class:`CustomArchitecture` (the user's own modules) object.
+    image_shape : tuple of int or None, default=None
+        ``(channels, height, width)`` of the rows of X for ``"conv"``.
     likelihood : {"gaussian", "bernoulli"} or Likelihood, default="gaussian"
         Observation model p(x | z). ``"gaussian"`` learns a mean and a scale
         per feature (see :class:`GaussianLikelihood`); ``"bernoulli"`` needs
@@ -248,6 +257,8 @@ class VAETransformer(_BaseAutoencoder):
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",
+        architecture="mlp",
+        image_shape=None,
         likelihood="gaussian",
         beta=1.0,
         kl_warmup=0,
@@ -272,6 +283,8 @@ class VAETransformer(_BaseAutoencoder):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.architecture = architecture
+        self.image_shape = image_shape
         self.likelihood = likelihood
         self.beta = beta
         self.kl_warmup = kl_warmup
@@ -304,8 +317,8 @@ class VAETransformer(_BaseAutoencoder):
     def _after_training(self, X):
         """Order the latent dimensions by their mean KL on X, largest first.
 
-        The mean is taken over at most 10,000 evenly spaced rows of X.
-
+        The mean is taken over at most 10,000 evenly spaced rows of X; a
+        user module whose latent layers cannot be permuted keeps its order.
         The prior N(0, I) is invariant under permutations of the latent axes,
         so permuting the encoder's output rows and the decoder's input columns
         (and Adam's moment estimates with them) changes nothing but the order
@@ -324,6 +337,7 @@ class VAETransformer(_BaseAutoencoder):
         else:
             kl = kl.mean(axis=0, dtype=np.float64)
         order = np.argsort(-kl, kind="stable")
+        order = order if self.module_.can_permute else np.arange(len(kl))
         self.module_.permute_components(torch.from_numpy(order), self.optimizer_)
         self.kl_per_component_ = kl[order]
         self.n_active_components_ = int(np.sum(kl > _ACTIVE_KL))
@@ -541,7 +555,8 @@ class VAETransformer(_BaseAutoencoder):
         X = self._check_X(X, reset=False)
         if n_importance > 1:
             return self.map_batches(
-                lambda module, x: self._iwae_bound(module, x, n_importance), X
+                lambda m, x: iwae_rows(m, self.likelihood_, x, n_importance, _IWAE_VALUES),
+                X,
             )
         eps = row_normal_noise(X, (self.module_.n_components,)).astype(X.dtype)
 
@@ -550,24 +565,6 @@ class VAETransformer(_BaseAutoencoder):
             return -(recon + kl)
 
         return self.map_batches(elbo, X, eps)
-
-    def _iwae_bound(self, module, x, k):
-        """Importance-weighted bound of the rows of ``x`` with k draws each.
-
-        Blocks of rows x draws are decoded at once, no more than
-        ``_IWAE_VALUES`` activations per layer; a running log-sum-exp
-        accumulates the blocks of draws.
-        """
-        d = self.module_.n_components
-        x_host = to_numpy(x)
-
-        def noise(start, stop, j, c):  # draws j .. j + c - 1 of each row's stream
-            eps = row_normal_noise(x_host[start:stop], (c, d), offset=j * d)
-            return as_tensor(eps, x.device, x.dtype)
-
-        return importance_weighted_bound(
-            module, self.likelihood_, x, k, noise, _IWAE_VALUES
-        )
 
     def score(self, X, y=None, *, n_importance=1):
         """Mean lower bound on log p(x) over the rows of X: higher is better.

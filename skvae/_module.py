@@ -5,21 +5,17 @@ seeding of any random number generator. The estimator builds the module and
 places it.
 """
 
+import contextlib
+import copy
 import itertools
 import math
 
 import torch
 from torch import nn
 
-__all__ = ["VAEModule", "ACTIVATIONS"]
+from ._architectures import ACTIVATIONS, reset_parameters
 
-#: activation names, as in scikit-learn's MLP
-ACTIVATIONS = {
-    "identity": nn.Identity,
-    "logistic": nn.Sigmoid,
-    "tanh": nn.Tanh,
-    "relu": nn.ReLU,
-}
+__all__ = ["VAEModule", "ACTIVATIONS"]
 
 
 def _mlp(sizes, activation, device=None, dtype=None):
@@ -47,6 +43,13 @@ class VAEModule(nn.Module):
         Sizes of the encoder's hidden layers; the decoder mirrors them.
     activation : {"identity", "logistic", "tanh", "relu"}, default="relu"
         Nonlinearity between layers.
+    architecture : Architecture or None, default=None
+        The network: None for the MLP of ``hidden_layer_sizes`` and
+        ``activation``, else an architecture object (see
+        :mod:`skvae._architectures`) that builds the encoder and decoder.
+    image_shape : tuple of int or None, default=None
+        ``(channels, height, width)`` of the flattened images, for
+        architectures that need it.
     n_shared : int, default=0
         How many of the ``n_outputs`` (the last ones) are free parameters
         shared by all rows (``likelihood.n_shared_params(n_features)``)
@@ -83,6 +86,8 @@ class VAEModule(nn.Module):
         n_shared=0,
         device=None,
         dtype=None,
+        architecture=None,
+        image_shape=None,
     ):
         super().__init__()
         hidden = tuple(hidden_layer_sizes)
@@ -97,6 +102,33 @@ class VAEModule(nn.Module):
             "n_shared": int(n_shared),
         }
         self.n_components = n_components
+        if architecture is not None:
+            # only then recorded: the MLP's spec stays what files hold
+            architecture = copy.deepcopy(architecture)  # the module's own record
+            self.spec["architecture"] = architecture
+            self.spec["image_shape"] = (
+                None if image_shape is None else tuple(int(s) for s in image_shape)
+            )
+            place = contextlib.nullcontext() if device is None else torch.device(device)
+            with place:
+                self.encoder, self.decoder = architecture.build(
+                    n_features, n_components, n_outputs - n_shared, image_shape
+                )
+            if dtype is not None:
+                self.encoder.to(dtype)
+                self.decoder.to(dtype)
+        else:
+            self._build_mlp(hidden, activation, n_outputs, n_shared, device, dtype)
+        # Likelihood parameters that do not depend on z (say, a per-feature
+        # scale) are learned once and appended to every decoder output.
+        self.shared = (
+            nn.Parameter(torch.zeros(n_shared, device=device, dtype=dtype))
+            if n_shared
+            else None
+        )
+
+    def _build_mlp(self, hidden, activation, n_outputs, n_shared, device, dtype):
+        n_features, n_components = self.spec["n_features"], self.n_components
         self.encoder = _mlp(
             (n_features, *hidden, 2 * n_components), activation, device, dtype
         )
@@ -105,13 +137,6 @@ class VAEModule(nn.Module):
             activation,
             device,
             dtype,
-        )
-        # Likelihood parameters that do not depend on z (say, a per-feature
-        # scale) are learned once and appended to every decoder output.
-        self.shared = (
-            nn.Parameter(torch.zeros(n_shared, device=device, dtype=dtype))
-            if n_shared
-            else None
         )
 
     def reset_parameters(self, generator=None):
@@ -122,7 +147,10 @@ class VAEModule(nn.Module):
         generator : torch.Generator, optional
             Source of randomness; the global generator when None.
         """
-        for layer in self.modules():
+        if "architecture" in self.spec:
+            reset_parameters(self.encoder, generator)
+            reset_parameters(self.decoder, generator)
+        for layer in self.modules() if "architecture" not in self.spec else ():
             if isinstance(layer, nn.Linear):
                 nn.init.kaiming_uniform_(
                     layer.weight, a=math.sqrt(5), generator=generator
@@ -144,6 +172,20 @@ class VAEModule(nn.Module):
             return params
         shared = self.shared.expand(*params.shape[:-1], -1)
         return torch.cat([params, shared], dim=-1)
+
+    @property
+    def can_permute(self):
+        """Whether :meth:`permute_components` can reorder the latent dimensions:
+        the encoder ends and the decoder starts with a linear layer of the
+        latent width (always so for the MLP and the convolutional network)."""
+        enc, dec, d = self.encoder, self.decoder, self.n_components
+        return (
+            isinstance(enc, nn.Sequential) and isinstance(dec, nn.Sequential)
+            and len(enc) > 0 and len(dec) > 0
+            and isinstance(enc[-1], nn.Linear) and enc[-1].out_features == 2 * d
+            and enc[-1].bias is not None
+            and isinstance(dec[0], nn.Linear) and dec[0].in_features == d
+        )
 
     @torch.no_grad()
     def permute_components(self, order, optimizer=None):
@@ -168,6 +210,13 @@ class VAEModule(nn.Module):
         """
         d = self.n_components
         order = torch.as_tensor(order, dtype=torch.long).flatten()
+        if not self.can_permute:
+            if order.tolist() == list(range(d)):
+                return  # nothing to move
+            raise ValueError(
+                "this module's encoder and decoder do not expose the latent "
+                "layers as nn.Linear ends of nn.Sequential, so they cannot be permuted."
+            )
         if sorted(order.tolist()) != list(range(d)):
             raise ValueError(
                 f"order must be a permutation of range({d}), got {order.tolist()}."

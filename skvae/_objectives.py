@@ -253,3 +253,4 @@ def importance_weighted_bound(module, likelihood, x, k, noise, max_values):
             total = torch.logaddexp(total, torch.logsumexp(log_w, dim=1))
         bounds.append(total - math.log(k))
     return torch.cat(bounds)
+

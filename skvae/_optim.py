@@ -11,6 +11,8 @@ import functools
 
 import torch
 
+from ._architectures import ConvArchitecture
+
 __all__ = [
     "make_optimizer",
     "optimizer_step",
@@ -151,12 +153,47 @@ SMALL_STEP_MACS = 2**22
 
 
 def step_macs(module, batch_size):
-    """Multiply-adds of one forward pass of ``module``'s linear layers over a batch."""
-    return batch_size * sum(
-        layer.in_features * layer.out_features
-        for layer in module.modules()
-        if isinstance(layer, torch.nn.Linear)
+    """Multiply-adds of one forward pass of ``module``'s linear and
+    convolution layers over a batch."""
+    return batch_size * (
+        sum(
+            layer.in_features * layer.out_features
+            for layer in module.modules()
+            if isinstance(layer, torch.nn.Linear)
+        )
+        + _conv_macs_per_row(module)
     )
+
+
+_CONVS = (torch.nn.modules.conv._ConvNd,)
+
+
+def _conv_macs_per_row(module):
+    """Multiply-adds of the convolutions of a ``VAEModule`` with a
+    :class:`ConvArchitecture` for one row, from the sizes seen in one forward
+    pass of a row of zeros (0 for other modules: a user's module is never run
+    here, where it could change its own state)."""
+    spec = getattr(module, "spec", None)
+    if not (isinstance(spec, dict) and type(spec.get("architecture")) is ConvArchitecture):
+        return 0
+    convs = [m for m in module.modules() if isinstance(m, _CONVS)]
+    macs = []
+
+    def count(layer, inputs, output):
+        spatial = (inputs[0] if layer.transposed else output).shape[2:].numel()
+        macs.append(spatial * layer.weight.numel())
+
+    hooks = [layer.register_forward_hook(count) for layer in convs]
+    try:
+        param = next(module.parameters())
+        with torch.no_grad():
+            x = torch.zeros(1, module.spec["n_features"], dtype=param.dtype,
+                            device=param.device)
+            module.decode(module.encode(x)[0])
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(macs)
 
 
 @contextlib.contextmanager

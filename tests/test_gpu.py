@@ -225,3 +225,41 @@ def test_direct_fused_adam_on_cuda_equals_adam_step():
 
     for a, b in zip(run(optimizer_step), run(lambda o: o.step), strict=True):
         assert torch.equal(a, b)
+
+
+def test_conv_fitted_on_cuda_saves_and_loads_on_cpu(tmp_path, X):
+    """A convolutional model fitted on the GPU (bf16 too) loads on the CPU,
+    from the file format and from a pickle in a process without CUDA."""
+    import skvae
+
+    vae = VAETransformer(
+        2, architecture=skvae.ConvArchitecture(channels=(8, 16)),
+        image_shape=(1, 8, 8), likelihood="bernoulli", max_iter=3,
+        mixed_precision=True, device="cuda", random_state=0,
+    ).fit(X)
+    assert next(vae.module_.parameters()).is_cuda
+    Z = vae.transform(X)
+    vae.save(tmp_path / "conv.safetensors")
+    loaded = skvae.load(tmp_path / "conv.safetensors")
+    assert loaded.device_.type == "cpu"
+    np.testing.assert_allclose(loaded.transform(X), Z, rtol=1e-4, atol=1e-5)
+    path = tmp_path / "conv.pkl"
+    path.write_bytes(pickle.dumps(vae))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "Z.npy", Z)
+    script = textwrap.dedent(
+        f"""
+        import pickle, warnings
+        import numpy as np, torch
+        assert not torch.cuda.is_available()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vae = pickle.loads(open({str(path)!r}, "rb").read())
+        assert vae.device_.type == "cpu"
+        X = np.load({str(tmp_path / "X.npy")!r})
+        Z = np.load({str(tmp_path / "Z.npy")!r})
+        np.testing.assert_allclose(vae.transform(X), Z, rtol=1e-4, atol=1e-5)
+        """
+    )
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env)

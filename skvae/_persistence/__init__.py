@@ -45,7 +45,7 @@ from ._container import digest as _digest  # noqa: F401
 from ._container import read, verify, write_atomic
 from ._messages import Invalid, shorten
 from ._records import describe, rebuild
-from ._registry import Nested, later_params, register, registered
+from ._registry import Nested, later_params, modules_given, register, registered
 from ._schema import (
     Float,
     FloatArray,
@@ -165,7 +165,7 @@ def save(estimator, path):
     write_atomic(path, tensors, doc_text)
 
 
-def load(path, *, device="cpu"):
+def load(path, *, device="cpu", modules=None):
     """Load an estimator saved by :meth:`~skvae.VAETransformer.save`.
 
     Nothing in the file is executed: it is never unpickled, and the classes it
@@ -192,6 +192,12 @@ def load(path, *, device="cpu"):
         CUDA when available; ``"meta"`` is refused. The ``device`` parameter
         of the estimator is restored as saved, so a later ``fit`` uses it;
         ``device_`` is the device given here.
+    modules : list of type or callable, optional
+        The encoder and decoder classes (or factories) of a model with a
+        :class:`~skvae.CustomArchitecture`. The file names them by
+        qualified name and they are looked up only among these: skvae never
+        imports a class a file names, and a file naming one not passed here
+        is refused.
 
     Returns
     -------
@@ -243,23 +249,24 @@ def load(path, *, device="cpu"):
             "device='meta' holds no data; load onto a real device such as 'cpu'."
         )
     path = os.fspath(path)
-    try:
-        return _load(path, target)
-    except Invalid as exc:
-        message = str(exc)
-    except (
-        KeyError,
-        IndexError,
-        TypeError,
-        AttributeError,
-        OverflowError,
-        RecursionError,
-        RuntimeError,
-        ValueError,
-        MemoryError,
-    ) as exc:
-        message = f"damaged or tampered content ({type(exc).__name__}: {shorten(exc)})"
-    raise ValueError(f"Cannot load {path!r}: {shorten(message, _MAX_MESSAGE)}.")
+    with modules_given(modules):
+        try:
+            return _load(path, target)
+        except Invalid as exc:
+            message = str(exc)
+        except (
+            KeyError,
+            IndexError,
+            TypeError,
+            AttributeError,
+            OverflowError,
+            RecursionError,
+            RuntimeError,
+            ValueError,
+            MemoryError,
+        ) as exc:
+            message = f"damaged or tampered content ({type(exc).__name__}: {shorten(exc)})"
+        raise ValueError(f"Cannot load {path!r}: {shorten(message, _MAX_MESSAGE)}.")
 
 
 def _load(path, target):

@@ -18,10 +18,11 @@ import math
 import numpy as np
 import torch
 
+from .._architectures import Architecture, ConvArchitecture, CustomArchitecture
 from .._likelihoods import Likelihood
 from .._tabular import TabularEncoder
 from ._messages import Invalid, quote, shorten
-from ._registry import check_likelihood, likelihood_classes
+from ._registry import check_likelihood, given_modules, likelihood_classes, qualname
 from ._tables import tabular_from_state, tabular_state
 
 __all__ = ["encode", "decode", "parse_json", "TAG", "check_dtype"]
@@ -129,6 +130,8 @@ def encode(value, where):
         return {TAG: "device", "value": str(value)}
     if isinstance(value, Likelihood):
         return _encode_likelihood(value, where)
+    if isinstance(value, Architecture):
+        return _encode_architecture(value, where)
     if type(value) is TabularEncoder:
         return {TAG: "tabular", "state": encode(tabular_state(value), where)}
     if type(value) is np.random.RandomState:
@@ -179,6 +182,54 @@ def _encode_likelihood(value, where):
     return {
         TAG: "likelihood",
         "class": name,
+        "params": encode(params, f"{where} parameters"),
+    }
+
+
+def _check_plain(value, where):
+    """Refuse what is not plain JSON data (tuples allowed)."""
+    if value is None or type(value) in (bool, int, str):
+        return
+    if type(value) is float:
+        return
+    if type(value) in (list, tuple):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+        return
+    if type(value) is dict and all(type(k) is str for k in value):
+        for k, v in value.items():
+            _check_plain(v, f"{where}[{k!r}]")
+        return
+    raise TypeError(
+        f"cannot save {where}: {type(value).__qualname__} is not plain data "
+        "(None, bool, int, float, str, lists, tuples, dicts with str keys)."
+    )
+
+
+def _encode_architecture(value, where):
+    if type(value) is ConvArchitecture:
+        params = value.get_params()
+        _check_plain(params, f"{where} parameters")
+    elif type(value) is CustomArchitecture:
+        kwargs = {k: value.get_params(deep=False)[k] for k in ("encoder_kwargs", "decoder_kwargs")}
+        _check_plain(kwargs, f"{where} parameters")
+        names = {part: qualname(getattr(value, part)) for part in ("encoder", "decoder")}
+        for part, name in names.items():
+            if "<" in name:
+                raise TypeError(
+                    f"cannot save {where}: its {part} {name} has no importable "
+                    "qualified name (a lambda or a local class); define it at "
+                    "module level."
+                )
+        params = {**names, **kwargs}
+    else:
+        raise TypeError(
+            f"cannot save {where}: {type(value).__qualname__} is not one of skvae's "
+            "architectures (ConvArchitecture, CustomArchitecture)."
+        )
+    return {
+        TAG: "architecture",
+        "class": type(value).__name__,
         "params": encode(params, f"{where} parameters"),
     }
 
@@ -352,6 +403,36 @@ def _decode_likelihood(obj, where, depth):
     return likelihood
 
 
+def _decode_architecture(obj, where, depth):
+    name = obj["class"]
+    params = decode(obj["params"], f"{where} parameters", depth)
+    if type(params) is not dict or not all(type(k) is str for k in params):
+        raise Invalid(f"{where} has invalid parameters")
+    if name == "ConvArchitecture":
+        if set(params) != set(ConvArchitecture._param_names):
+            raise Invalid(f"{where} has invalid ConvArchitecture parameters")
+        return ConvArchitecture(**params)
+    if name != "CustomArchitecture":
+        raise Invalid(f"{where} names the architecture {quote(name)}, not one of skvae's")
+    if set(params) != set(CustomArchitecture._param_names):
+        raise Invalid(f"{where} has invalid CustomArchitecture parameters")
+    given = given_modules()
+    for part in ("encoder", "decoder"):
+        cls = params[part]
+        if type(cls) is not str or cls not in given:
+            raise Invalid(
+                f"{where}: its {part} is the class {quote(cls)}, which was not "
+                "passed to load(path, modules=[...]); skvae never imports a class "
+                "a file names, so pass the encoder and decoder classes explicitly"
+            )
+        params[part] = given[cls]
+    for part in ("encoder_kwargs", "decoder_kwargs"):
+        kwargs = params[part]
+        if kwargs is not None and type(kwargs) is not dict:
+            raise Invalid(f"{where} has invalid {part}")
+    return CustomArchitecture(**params)
+
+
 def _decode_dtype(obj, where, depth):
     return _parse_dtype(obj["value"], where, allow_object=True)
 
@@ -397,6 +478,7 @@ _DECODERS = {
     "scalar": _decode_scalar,
     "device": _decode_device,
     "likelihood": _decode_likelihood,
+    "architecture": _decode_architecture,
     "random_state": _decode_random_state,
     "dtype": _decode_dtype,
     "tabular": _decode_tabular,
@@ -409,6 +491,7 @@ _DECODER_FIELDS = {
     "scalar": {"dtype", "value"},
     "device": {"value"},
     "likelihood": {"class", "params"},
+    "architecture": {"class", "params"},
     "random_state": {"keys", "pos", "has_gauss", "cached_gaussian"},
     "dtype": {"value"},
     "tabular": {"state"},

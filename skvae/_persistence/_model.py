@@ -14,6 +14,7 @@ from numbers import Real
 import numpy as np
 import torch
 
+from .._architectures import make_architecture
 from .._likelihoods import make_likelihood
 from .._module import VAEModule
 from .._optim import make_optimizer
@@ -50,7 +51,7 @@ def module_spec(params, likelihood, n_features):
             f"got {quote(sizes)}."
         )
     n_outputs = likelihood.n_params(n_features)
-    return {
+    spec = {
         "n_features": int(n_features),
         "n_components": int(params["n_components"]),
         "n_outputs": int(n_outputs),
@@ -58,6 +59,15 @@ def module_spec(params, likelihood, n_features):
         "activation": params["activation"] if "activation" in params else "relu",
         "n_shared": int(likelihood.n_shared_params(n_features)),
     }
+    architecture = make_architecture(params.get("architecture", "mlp"))
+    if architecture is not None:  # checked as fit checks it, before any build
+        image_shape = params.get("image_shape")
+        architecture.check_params(image_shape, int(n_features))
+        spec["architecture"] = architecture
+        spec["image_shape"] = None if image_shape is None else tuple(
+            int(s) for s in image_shape
+        )
+    return spec
 
 
 def check_widths(spec, entries):
@@ -70,6 +80,20 @@ def check_widths(spec, entries):
         spec["n_shared"],
         *spec["hidden_layer_sizes"],
     ]
+    if "architecture" in spec:
+        # the network spreads the features over channels: only the latent
+        # width and the shared parameters are whole tensor dimensions
+        sizes = [spec["n_components"], spec["n_shared"]]
+        channels = getattr(spec["architecture"], "channels", ())
+        sizes += list(channels) if isinstance(channels, tuple | list) else []
+        if not entries or max(sizes) > min(max(
+            (max(e[1], default=1) for e in entries.values()), default=0
+        ), _MAX_WIDTH) or spec["n_features"] > _MAX_WIDTH:
+            raise Invalid(
+                f"its parameters describe layers (sizes {quote(sizes)}) that its "
+                "weights cannot hold"
+            )
+        return
     if (
         not entries
         or max(sizes) > min(largest, _MAX_WIDTH)

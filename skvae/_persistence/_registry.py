@@ -9,6 +9,8 @@ estimators import this one, and ``import skvae`` registers them all before
 classes, never user subclasses.
 """
 
+import contextlib
+import contextvars
 from dataclasses import dataclass, field
 
 from .. import _gaussian, _mixed  # noqa: F401  (they register their likelihoods)
@@ -24,6 +26,9 @@ __all__ = [
     "likelihood_classes",
     "check_likelihood",
     "check_n_features",
+    "qualname",
+    "given_modules",
+    "modules_given",
 ]
 
 
@@ -126,3 +131,35 @@ def check_likelihood(likelihood):
 def check_n_features(likelihood, n_features):
     """ValueError unless ``likelihood`` can model ``n_features`` columns."""
     likelihood.check_n_features(n_features)
+
+
+# ---------------------------------------------------------------- user modules
+
+_GIVEN_MODULES = contextvars.ContextVar("skvae_given_modules", default=None)
+
+
+def qualname(obj):
+    """``module.qualname`` of a class or function, as a file names it."""
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', '?')}"
+
+
+def given_modules():
+    """The module classes the caller of ``load`` passed, by qualified name."""
+    return _GIVEN_MODULES.get() or {}
+
+
+@contextlib.contextmanager
+def modules_given(modules):
+    """Within the block, a file may name exactly these classes (``load``'s
+    ``modules``); a TypeError unless they are callables."""
+    modules = list(modules or ())
+    for cls in modules:
+        if not callable(cls):
+            raise TypeError(
+                f"modules must be nn.Module classes or factories, got {cls!r}."
+            )
+    token = _GIVEN_MODULES.set({qualname(cls): cls for cls in modules})
+    try:
+        yield
+    finally:
+        _GIVEN_MODULES.reset(token)
