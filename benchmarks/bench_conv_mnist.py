@@ -9,7 +9,8 @@ and passed to ``partial_fit``, one epoch each):
 * MLP: ``hidden_layer_sizes=(400,)``, the 784-400-20 network of Kingma and
   Welling (2014) and ``bench_speed.py``;
 * conv: ``architecture=ConvArchitecture(channels=(32, 64), kernel_size=4)``,
-  ``image_shape=(1, 28, 28)``: 28x28 -> 14x14x32 -> 7x7x64 -> linear (the defaults), and the
+  ``image_shape=(1, 28, 28)``: 28x28 -> 14x14x32 -> 7x7x64 -> linear (the
+  defaults), and the
   mirror image with transposed convolutions.
 
 Reported per model: the test NLL upper bound ``-score(X, n_importance=k)``
@@ -131,8 +132,13 @@ def bench_speed(args, X):
         plain_epoch(encoder, decoder, optimizer, tensor, generator, args.latent)
         plain.append(time.perf_counter() - start)
         vae = VAETransformer(
-            args.latent, architecture=arch, image_shape=(1, 28, 28),
-            likelihood="bernoulli", max_iter=1, device="cpu", random_state=rep,
+            args.latent,
+            architecture=arch,
+            image_shape=(1, 28, 28),
+            likelihood="bernoulli",
+            max_iter=1,
+            device="cpu",
+            random_state=rep,
         )
         start = time.perf_counter()
         vae.fit(X)

@@ -96,8 +96,10 @@ def _positive_ints(value, name, owner):
     if (
         not items
         or isinstance(value, str | bytes)
-        or not all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
-                   for v in items)
+        or not all(
+            isinstance(v, Integral) and not isinstance(v, bool) and v >= 1
+            for v in items
+        )
     ):
         raise ValueError(
             f"{owner}: {name} must be a non-empty sequence of positive integers, "
@@ -197,7 +199,9 @@ class ConvArchitecture(Architecture):
         channels = _positive_ints(self.channels, "channels", owner)
         k = self.kernel_size
         if not (isinstance(k, Integral) and not isinstance(k, bool) and 3 <= k <= 8):
-            raise ValueError(f"{owner}: kernel_size must be an integer in [3, 8], got {k!r}.")
+            raise ValueError(
+                f"{owner}: kernel_size must be an integer in [3, 8], got {k!r}."
+            )
         if not (isinstance(self.activation, str) and self.activation in ACTIVATIONS):
             raise ValueError(
                 f"{owner}: activation must be one of {sorted(ACTIVATIONS)}, "
@@ -216,7 +220,9 @@ class ConvArchitecture(Architecture):
                 f"row, not a whole number per pixel of image_shape={shape}."
             )
         act = ACTIVATIONS[self.activation]
-        (hs, h_pad), (ws, w_pad) = (_conv_sizes(s, len(channels), k, shape) for s in shape[1:])
+        (hs, h_pad), (ws, w_pad) = (
+            _conv_sizes(s, len(channels), k, shape) for s in shape[1:]
+        )
         padding = (k - 1) // 2
         encoder = [nn.Unflatten(1, shape)]
         for c_in, c_out in itertools.pairwise((shape[0], *channels)):
@@ -233,7 +239,11 @@ class ConvArchitecture(Architecture):
             j = len(channels) - 1 - i  # the encoder layer this one undoes
             decoder.append(
                 nn.ConvTranspose2d(
-                    c_in, c_out, k, stride=2, padding=padding,
+                    c_in,
+                    c_out,
+                    k,
+                    stride=2,
+                    padding=padding,
                     output_padding=(h_pad[j], w_pad[j]),
                 )
             )
@@ -427,8 +437,15 @@ def make_architecture(architecture):
     return architecture
 
 
-_INIT_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
-               nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+_INIT_TYPES = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
 
 
 def reset_parameters(module, generator=None):
@@ -482,7 +499,11 @@ def probe(encoder, decoder, n_features, n_components, n_outputs):
                 f"{tuple(inp.shape)} ({type(exc).__name__}: {exc})."
             ) from None
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != want:
-            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            got = (
+                tuple(out.shape)
+                if isinstance(out, torch.Tensor)
+                else type(out).__name__
+            )
             raise ValueError(
                 f"CustomArchitecture: the {part} maps a batch of shape "
                 f"{tuple(inp.shape)} to {got}, expected {want} (see the module "

@@ -555,7 +555,9 @@ class VAETransformer(_BaseAutoencoder):
         X = self._check_X(X, reset=False)
         if n_importance > 1:
             return self.map_batches(
-                lambda m, x: iwae_rows(m, self.likelihood_, x, n_importance, _IWAE_VALUES),
+                lambda m, x: iwae_rows(
+                    m, self.likelihood_, x, n_importance, _IWAE_VALUES
+                ),
                 X,
             )
         eps = row_normal_noise(X, (self.module_.n_components,)).astype(X.dtype)

@@ -47,7 +47,9 @@ class Encoder(nn.Module):
     def __init__(self, n_features, n_components, width=8):
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(n_features, width), nn.LayerNorm(width), nn.ReLU(),
+            nn.Linear(n_features, width),
+            nn.LayerNorm(width),
+            nn.ReLU(),
             nn.Linear(width, 2 * n_components),
         )
 
@@ -113,9 +115,17 @@ def test_conv_full_covariance_and_partial_fit(digits):
 
 def test_conv_string_and_odd_sizes():
     X = np.random.RandomState(0).rand(6, 3 * 7 * 9)
-    vae = VAETransformer(2, architecture="conv", image_shape=(3, 7, 9),
-                         max_iter=1, random_state=0, device="cpu").fit(X)
-    assert vae.module_.decode(torch.zeros(1, 2)).shape[-1] == vae.likelihood_.n_params(189)
+    vae = VAETransformer(
+        2,
+        architecture="conv",
+        image_shape=(3, 7, 9),
+        max_iter=1,
+        random_state=0,
+        device="cpu",
+    ).fit(X)
+    assert vae.module_.decode(torch.zeros(1, 2)).shape[-1] == vae.likelihood_.n_params(
+        189
+    )
     assert vae.inverse_transform(np.zeros((2, 2))).shape == (2, 189)
     assert vae.get_params()["architecture"] == "conv"
 
@@ -201,8 +211,12 @@ def test_conv_early_stopping_and_bf16(digits):
 def test_mlp_spec_unchanged():
     module = skvae.VAEModule(8, 2, 8, hidden_layer_sizes=(4,))
     assert set(module.spec) == {
-        "n_features", "n_components", "n_outputs", "hidden_layer_sizes",
-        "activation", "n_shared",
+        "n_features",
+        "n_components",
+        "n_outputs",
+        "hidden_layer_sizes",
+        "activation",
+        "n_shared",
     }
 
 
@@ -245,7 +259,10 @@ def test_custom_module_that_breaks_the_contract(digits):
     weights = {k: v.clone() for k, v in vae.module_.state_dict().items()}
     before = dict(vars(vae))
     vae.set_params(architecture=CustomArchitecture(WrongEncoder, decoder))
-    with pytest.raises(ValueError, match=r"encoder maps a batch of shape \(2, 64\) to \(2, 3\), expected \(2, 6\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"encoder maps a batch of shape \(2, 64\) to \(2, 3\), expected \(2, 6\)",
+    ):
         vae.fit(digits)
     assert vars(vae).keys() == before.keys()
     for k, v in vae.module_.state_dict().items():
@@ -318,8 +335,12 @@ def test_custom_save_needs_plain_kwargs_and_named_classes(digits, tmp_path):
 
 def test_autoencoder_takes_the_conv_architecture(digits, tmp_path):
     ae = skvae.AutoencoderTransformer(
-        3, architecture=ConvArchitecture(channels=(4,)), image_shape=(1, 8, 8),
-        max_iter=2, random_state=0, device="cpu",
+        3,
+        architecture=ConvArchitecture(channels=(4,)),
+        image_shape=(1, 8, 8),
+        max_iter=2,
+        random_state=0,
+        device="cpu",
     ).fit(digits)
     assert ae.inverse_transform(ae.transform(digits[:3])).shape == (3, 64)
     ae.save(tmp_path / "ae.safetensors")
@@ -330,10 +351,13 @@ def test_autoencoder_takes_the_conv_architecture(digits, tmp_path):
 def test_conv_step_macs_count_the_convolutions():
     from skvae._optim import step_macs
 
-    conv = skvae.VAEModule(64, 2, 64, architecture=ConvArchitecture(channels=(4,)),
-                           image_shape=(1, 8, 8))
+    conv = skvae.VAEModule(
+        64, 2, 64, architecture=ConvArchitecture(channels=(4,)), image_shape=(1, 8, 8)
+    )
     linear_only = sum(
-        m.in_features * m.out_features for m in conv.modules() if isinstance(m, nn.Linear)
+        m.in_features * m.out_features
+        for m in conv.modules()
+        if isinstance(m, nn.Linear)
     )
     # 4x4 outputs of a 4x1x4x4 kernel, and the transposed layer reading 4x4
     assert step_macs(conv, 1) == linear_only + 2 * 16 * 64

@@ -265,7 +265,8 @@ def load(path, *, device="cpu", modules=None):
             ValueError,
             MemoryError,
         ) as exc:
-            message = f"damaged or tampered content ({type(exc).__name__}: {shorten(exc)})"
+            name = type(exc).__name__
+            message = f"damaged or tampered content ({name}: {shorten(exc)})"
         raise ValueError(f"Cannot load {path!r}: {shorten(message, _MAX_MESSAGE)}.")
 
 

@@ -211,9 +211,10 @@ def _encode_architecture(value, where):
         params = value.get_params()
         _check_plain(params, f"{where} parameters")
     elif type(value) is CustomArchitecture:
-        kwargs = {k: value.get_params(deep=False)[k] for k in ("encoder_kwargs", "decoder_kwargs")}
+        params = value.get_params(deep=False)
+        kwargs = {k: params[k] for k in ("encoder_kwargs", "decoder_kwargs")}
         _check_plain(kwargs, f"{where} parameters")
-        names = {part: qualname(getattr(value, part)) for part in ("encoder", "decoder")}
+        names = {p: qualname(getattr(value, p)) for p in ("encoder", "decoder")}
         for part, name in names.items():
             if "<" in name:
                 raise TypeError(
@@ -413,7 +414,9 @@ def _decode_architecture(obj, where, depth):
             raise Invalid(f"{where} has invalid ConvArchitecture parameters")
         return ConvArchitecture(**params)
     if name != "CustomArchitecture":
-        raise Invalid(f"{where} names the architecture {quote(name)}, not one of skvae's")
+        raise Invalid(
+            f"{where} names the architecture {quote(name)}, not one of skvae's"
+        )
     if set(params) != set(CustomArchitecture._param_names):
         raise Invalid(f"{where} has invalid CustomArchitecture parameters")
     given = given_modules()
