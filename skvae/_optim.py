@@ -174,7 +174,8 @@ def _conv_macs_per_row(module):
     pass of a row of zeros (0 for other modules: a user's module is never run
     here, where it could change its own state)."""
     spec = getattr(module, "spec", None)
-    if not (isinstance(spec, dict) and type(spec.get("architecture")) is ConvArchitecture):
+    conv = isinstance(spec, dict) and type(spec.get("architecture")) is ConvArchitecture
+    if not conv:
         return 0
     convs = [m for m in module.modules() if isinstance(m, _CONVS)]
     macs = []
