@@ -14,7 +14,7 @@ reference's (target <= 0.6), and skvae's ELBO at the reference's wall time
 the exact KL, on the same rows for both.
 
 Data: ``digits`` (scikit-learn's 8x8 digits / 16, 75/25 split,
-``random_state=0``) or ``mnist`` (``/work/shared/data/mnist``, pixels / 255,
+``random_state=0``) or ``mnist`` (``../shared/data/mnist``, pixels / 255,
 not binarised, subsampled with ``--n-train`` / ``--n-test``).
 
 Run from the repository root::
