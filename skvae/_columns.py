@@ -13,6 +13,7 @@ import numpy as np
 
 from ._mixed import CategoricalLikelihood
 from ._optional import import_optional
+from ._quoting import quote
 
 __all__ = [
     "KINDS",
@@ -389,16 +390,8 @@ class _Categorical:
 def _stored_float(state, field, where):
     value = state[field]
     if type(value) is not float or not np.isfinite(value):
-        raise ValueError(f"{where} has an invalid {field} {_short(value)}")
+        raise ValueError(f"{where} has an invalid {field} {quote(value)}")
     return value
-
-
-def _short(value, limit=200):
-    """``repr(value)``, cut to about ``limit`` characters (values from files)."""
-    if isinstance(value, str) and len(value) > limit:
-        return repr(value[:limit]) + f"... ({len(value)} characters)"
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _value_range(dtype):
@@ -448,7 +441,7 @@ def _few(values, limit=5):
         values = list(dict.fromkeys(values))  # each value once
     except TypeError:  # unhashable values
         values = list(values)
-    shown = ", ".join(_short(v, 40) for v in values[:limit])
+    shown = ", ".join(quote(v, 40) for v in values[:limit])
     return shown + (f", ... ({len(values)} in all)" if len(values) > limit else "")
 
 

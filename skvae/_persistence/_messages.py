@@ -1,30 +1,9 @@
-"""Errors about files, and the one way their strings are quoted in messages."""
+"""Errors about files; strings from them are quoted with :mod:`skvae._quoting`."""
+
+from .._quoting import QUOTE_LIMIT, quote, shorten
 
 __all__ = ["Invalid", "quote", "shorten", "QUOTE_LIMIT"]
-
-#: at most this many characters of any string taken from a file are quoted
-QUOTE_LIMIT = 200
 
 
 class Invalid(ValueError):
     """What is wrong with a file; :func:`skvae.load` prefixes it with the path."""
-
-
-def shorten(text, limit=QUOTE_LIMIT):
-    """``str(text)`` cut to ``limit`` characters, saying how long it was."""
-    text = str(text) if not isinstance(text, str) else text
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text)} characters)"
-
-
-def quote(value, limit=QUOTE_LIMIT):
-    """``repr(value)`` of a value read from a file, cut to about ``limit``
-    characters; a long string is cut before ``repr`` sees it."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]!r}... ({len(value)} characters)"
-    try:
-        text = repr(value)
-    except Exception:  # noqa: BLE001 - a value's repr must not hide the error
-        text = f"<{type(value).__name__}>"
-    return shorten(text, limit)
