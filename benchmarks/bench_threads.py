@@ -1,12 +1,13 @@
 """How much a second torch thread speeds up fit and transform, by model size.
 
-Calibrates ``skvae._optim.SMALL_STEP_MACS``, the size below which ``fit``
-trains on one thread. The rule itself is switched off here
-(``SMALL_STEP_MACS = 0``) so that both thread counts really run.
+Calibrates ``skvae._threads.SMALL_STEP_MACS``, the size below which
+data-parallel ``fit`` trains on one thread (a plain ``fit`` measures the
+faster count instead, see ``bench_threads_under_load.py``). Each count is
+fixed here through ``SKVAE_NUM_THREADS`` so that both really run.
 
 * fit: ``VAETransformer(8, hidden_layer_sizes=(h, h))`` on 4,096 random rows
   of 100 features, batch 128, 3 epochs, median of 3 fits per thread count;
-  multiply-adds per step as ``skvae._optim.step_macs`` counts them.
+  multiply-adds per step as ``skvae._threads.step_macs`` counts them.
 * transform: float64 ``transform`` of 16 to 4,096 rows through a digits-size
   (64-128-10) and an MNIST-size (784-400-10) model, best of 5 x 20 calls.
 
@@ -16,6 +17,7 @@ quiet machine from the repository root::
     python benchmarks/bench_threads.py
 """
 
+import os
 import statistics
 import time
 import timeit
@@ -25,15 +27,14 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-import skvae._optim
 from skvae import VAETransformer
-from skvae._optim import step_macs
+from skvae._threads import step_macs
 
 
 def fit_times(X, hidden):
     times = {}
     for threads in (1, 2):
-        torch.set_num_threads(threads)
+        os.environ["SKVAE_NUM_THREADS"] = str(threads)
         runs = []
         for _ in range(3):
             start = time.perf_counter()
@@ -61,7 +62,6 @@ def transform_times(vae, X):
 
 def main():
     warnings.simplefilter("ignore", ConvergenceWarning)
-    skvae._optim.SMALL_STEP_MACS = 0  # measure both counts at every size
     before = torch.get_num_threads()
     X = np.random.RandomState(0).rand(4096, 100).astype(np.float32)
     print("fit, 3 epochs of 4,096 rows x 100 features, batch 128, median of 3")

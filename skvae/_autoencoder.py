@@ -110,6 +110,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
         ``kl_weight`` and ``val_loss`` (None without early stopping).
     n_iter_ : int
         Number of epochs run.
+    n_threads_ : int
+        CPU threads the last training steps ran on, measured as in
+        :class:`VAETransformer`.
     best_loss_ : float or None
         Lowest training loss; None with early stopping, as in the MLP.
     validation_scores_ : list of float or None

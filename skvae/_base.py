@@ -89,6 +89,7 @@ FITTED_ATTRIBUTES = {
     "best_loss_": Float(nullable=True, finite=False),
     "validation_scores_": Floats(max_length="n_iter_", nullable=True),
     "best_validation_score_": Float(nullable=True, finite=False),
+    "n_threads_": Int(low=1, optional=True),
 }
 
 
@@ -241,6 +242,7 @@ class _BaseAutoencoder(
         self.history_ = self.history_ + result.history
         self.loss_curve_ = self.loss_curve_ + [r["loss"] for r in result.history]
         self.n_iter_ += len(result.history)
+        self.n_threads_ = result.n_threads
         name = type(self).__name__
         if result.diverged_epoch is not None and not self.loss_curve_:
             # Nothing usable was learned: leave no half-fitted estimator behind.

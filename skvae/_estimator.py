@@ -17,10 +17,8 @@ from ._scoring import iwae_rows
 from ._utils import make_generator, row_normal_noise
 from ._validation import check_count, check_output_size, decoder_noise_generator
 
-# Latent dimensions whose mean KL exceeds this many nats count as active.
-_ACTIVE_KL = 0.01
-# Rows of the training data on which kl_per_component_ is estimated, at most.
-_KL_ROWS = 10_000
+_ACTIVE_KL = 0.01  # latent dimensions whose mean KL exceeds this count as active
+_KL_ROWS = 10_000  # rows of the training data kl_per_component_ is estimated on
 # Activations per layer in one forward pass of the importance-weighted bound
 # (8 MiB in float64): bounds memory whatever the number of draws.
 _IWAE_VALUES = 2**20
@@ -173,6 +171,8 @@ class VAETransformer(_BaseAutoencoder):
         and ``recon`` the rest of the loss.
     n_iter_ : int
         Number of epochs run.
+    n_threads_ : int
+        CPU threads the last training steps ran on (see Notes).
     best_loss_ : float or None
         Lowest training loss; None with early stopping, as in the MLP.
     validation_scores_ : list of float or None
@@ -212,13 +212,13 @@ class VAETransformer(_BaseAutoencoder):
 
     Notes
     -----
-    Inside a ``torch.distributed`` process group of several processes (a
-    script launched with ``torchrun --nproc_per_node=N script.py`` that calls
-    ``torch.distributed.init_process_group``), ``fit`` and ``partial_fit``
-    train data-parallel: each process passes its own shard of rows, gradients
-    are averaged by ``DistributedDataParallel``, the losses and early stopping
-    are agreed, and every process ends with the same model. ``batch_size``
-    then counts rows per process. See :ref:`distributed`.
+    On the CPU, ``fit`` times its first steps on one thread and on torch's
+    count and trains on the faster (``n_threads_``); the environment variable
+    ``SKVAE_NUM_THREADS`` fixes the count (see :ref:`parallel`). In a
+    ``torch.distributed`` process group of several processes (``torchrun``),
+    ``fit`` and ``partial_fit`` train data-parallel on each process's shard
+    of rows, and every process ends with the same model (``batch_size`` then
+    counts rows per process; see :ref:`distributed`).
 
     References
     ----------

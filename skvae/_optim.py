@@ -1,24 +1,18 @@
-"""Adam for the training loop, and how many CPU threads a step gets.
+"""Adam for the training loop.
 
 The optimizer :func:`~skvae._training.train` uses, the direct call of its
 fused kernel that skips ``Adam.step``'s Python bookkeeping where that is
-checked to give the same update, and the thread policy for small models.
-Plain PyTorch.
+checked to give the same update. Plain PyTorch; the thread policy is in
+:mod:`skvae._threads`.
 """
 
-import contextlib
 import functools
 
 import torch
 
-from ._architectures import ConvArchitecture
-
 __all__ = [
     "make_optimizer",
     "optimizer_step",
-    "SMALL_STEP_MACS",
-    "step_macs",
-    "cpu_threads_for",
 ]
 
 
@@ -144,78 +138,3 @@ def _direct_adam_matches():
     except Exception:  # noqa: BLE001 - whatever went wrong, use Adam.step
         ok = False
     return bool(ok)
-
-
-#: Training steps of fewer multiply-adds than this run on one CPU thread: on a
-#: quiet 2-core machine a second thread sped fits up 1.01x at 2.9M (batch 128,
-#: 100-64-64-8), 1.11x at 7.9M and 1.36x at 24M (``benchmarks/bench_threads.py``).
-SMALL_STEP_MACS = 2**22
-
-
-def step_macs(module, batch_size):
-    """Multiply-adds of one forward pass of ``module``'s linear and
-    convolution layers over a batch."""
-    return batch_size * (
-        sum(
-            layer.in_features * layer.out_features
-            for layer in module.modules()
-            if isinstance(layer, torch.nn.Linear)
-        )
-        + _conv_macs_per_row(module)
-    )
-
-
-_CONVS = (torch.nn.modules.conv._ConvNd,)
-
-
-def _conv_macs_per_row(module):
-    """Multiply-adds of the convolutions of a ``VAEModule`` with a
-    :class:`ConvArchitecture` for one row, from the sizes seen in one forward
-    pass of a row of zeros (0 for other modules: a user's module is never run
-    here, where it could change its own state)."""
-    spec = getattr(module, "spec", None)
-    conv = isinstance(spec, dict) and type(spec.get("architecture")) is ConvArchitecture
-    if not conv:
-        return 0
-    convs = [m for m in module.modules() if isinstance(m, _CONVS)]
-    macs = []
-
-    def count(layer, inputs, output):
-        spatial = (inputs[0] if layer.transposed else output).shape[2:].numel()
-        macs.append(spatial * layer.weight.numel())
-
-    hooks = [layer.register_forward_hook(count) for layer in convs]
-    try:
-        param = next(module.parameters())
-        with torch.no_grad():
-            x = torch.zeros(1, module.spec["n_features"], dtype=param.dtype,
-                            device=param.device)
-            module.decode(module.encode(x)[0])
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return sum(macs)
-
-
-@contextlib.contextmanager
-def cpu_threads_for(module, batch_size, device):
-    """Train small models on one CPU thread, restoring the count afterwards.
-
-    A step of a small model (under :data:`SMALL_STEP_MACS`, about 4M,
-    multiply-adds per forward pass) has too little arithmetic to share
-    between threads: on a quiet machine a second thread gains a few percent
-    at most, and on a busy one every parallel region waits for the thread the
-    OS has descheduled, which made small fits up to several times slower
-    here. Larger models and other devices
-    keep torch's setting.
-    """
-    before = torch.get_num_threads()
-    small = device.type == "cpu" and step_macs(module, batch_size) < SMALL_STEP_MACS
-    if not small or before <= 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

@@ -8,7 +8,7 @@ initialised ``torch.distributed`` process group of several processes, the
 loop runs data-parallel: each process trains on its own shard, gradients are
 averaged by ``DistributedDataParallel`` and every decision is agreed (see
 :mod:`skvae._parallel`). The objectives are in :mod:`skvae._objectives`, the
-optimizer and thread policy in :mod:`skvae._optim`.
+optimizer in :mod:`skvae._optim`, the thread policy in :mod:`skvae._threads`.
 """
 
 import contextlib
@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 import torch
 
 from ._objectives import elbo_terms, kl_warmup_weight
-from ._optim import cpu_threads_for, optimizer_step
+from ._optim import optimizer_step
 from ._parallel import _DataParallel, data_parallel_world
+from ._threads import thread_policy
 
 __all__ = [
     "Rows",
@@ -52,6 +53,8 @@ class TrainingResult:
     interrupted : bool
         True when a ``KeyboardInterrupt`` stopped training; the state at the
         end of the last completed epoch was restored.
+    n_threads : int or None
+        CPU threads the steps ran on at the end (see :mod:`skvae._threads`).
     """
 
     history: list = field(default_factory=list)
@@ -59,6 +62,7 @@ class TrainingResult:
     best_val_loss: float = None
     diverged_epoch: int = None
     interrupted: bool = False
+    n_threads: int = None
 
 
 class Rows:
@@ -320,7 +324,10 @@ def train(
     # with the number of records it matches; restored on divergence or
     # interrupt. Taken once per epoch: the steps themselves never synchronise.
     last_good = None
-    with cpu_threads_for(module, batch_size, device):
+    policy = thread_policy(
+        module, batch_size, device, data_parallel=parallel is not None
+    )
+    with policy as threads:
         try:
             last_good = (_snapshot(module, optimizer), 0)
             for epoch in range(first_epoch, first_epoch + n_epochs):
@@ -328,6 +335,7 @@ def train(
                 module.train()
                 sums = torch.zeros(2, device=device)
                 for batch, scale in steps():
+                    threads.before_step()
                     with autocast:
                         recon, kl = forward(batch, kl_weight=weight)
                     if scale is None:
@@ -338,6 +346,7 @@ def train(
                         p.grad = None
                     loss.backward()
                     step()
+                    threads.after_step()
                     with torch.no_grad():
                         sums += torch.stack([recon.sum(), kl.sum()])
                 module.eval()
@@ -409,6 +418,7 @@ def train(
                 # will never join: stop the job rather than carry on out of step.
                 raise
         finally:
+            result.n_threads = threads.n_threads
             if parallel is not None:
                 parallel.close()
 

@@ -349,7 +349,7 @@ def test_autoencoder_takes_the_conv_architecture(digits, tmp_path):
 
 
 def test_conv_step_macs_count_the_convolutions():
-    from skvae._optim import step_macs
+    from skvae._threads import step_macs
 
     conv = skvae.VAEModule(
         64, 2, 64, architecture=ConvArchitecture(channels=(4,)), image_shape=(1, 8, 8)
