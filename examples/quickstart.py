@@ -5,10 +5,10 @@ its held-out reconstruction error next to PCA's, and writes a figure of the
 latent space and of generated digits (``quickstart.png``, or the path given as
 the first argument). Runs on the CPU in about a minute.
 
-It trains as the user guide recommends: with ``early_stopping=True`` a tenth of
-the rows is held out, and training stops once their ELBO has stopped improving
-(by ``tol``, for ``n_iter_no_change`` epochs), rather than after a fixed number
-of epochs; ``max_iter`` is only a cap.
+It trains with the defaults: from 1,000 rows on, ``early_stopping="auto"``
+holds out a tenth of the rows and stops once their ELBO has stopped improving
+(by ``tol``, for ``n_iter_no_change`` epochs) rather than after a fixed number
+of epochs, keeping the best epoch's weights; ``max_iter`` is only a cap.
 """
 
 import sys
@@ -32,9 +32,7 @@ def main(output="quickstart.png"):
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
 
     start = time.perf_counter()
-    vae = VAETransformer(
-        n_components=2, max_iter=1000, early_stopping=True, random_state=0
-    )
+    vae = VAETransformer(n_components=2, random_state=0)
     vae.fit(X_train)
     seconds = time.perf_counter() - start
     pca = PCA(n_components=2).fit(X_train)

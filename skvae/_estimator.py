@@ -78,13 +78,14 @@ class VAETransformer(_BaseAutoencoder):
         Number of epochs over which the KL weight rises linearly to ``beta``.
     batch_size : int, default=128
         Rows per mini-batch (all rows when there are fewer).
-    learning_rate_init : float, default=1e-3
+    learning_rate_init : float, default=3e-3
         Adam's step size.
     max_iter : int, default=200
         Maximum number of epochs (passes over the data).
-    early_stopping : bool, default=False
+    early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their loss
         stops improving and keep the weights of the best validation epoch.
+        ``"auto"`` does so from 1,000 rows on; fewer stop on the training loss.
     validation_fraction : float, default=0.1
         Share of rows held out with ``early_stopping``.
     n_iter_no_change : int, default=10
@@ -263,9 +264,9 @@ class VAETransformer(_BaseAutoencoder):
         beta=1.0,
         kl_warmup=0,
         batch_size=128,
-        learning_rate_init=1e-3,
+        learning_rate_init=3e-3,
         max_iter=200,
-        early_stopping=False,
+        early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
         tol=1e-4,

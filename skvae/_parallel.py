@@ -14,6 +14,7 @@ from ._objectives import elbo_terms
 __all__ = [
     "data_parallel_world",
     "mean_across_processes",
+    "rows_across_processes",
 ]
 
 
@@ -61,6 +62,22 @@ def mean_across_processes(total, count, device):
     torch.distributed.all_reduce(buffer)
     buffer = buffer.cpu()
     return (buffer[:-1].reshape(total.shape) / buffer[-1]).numpy()
+
+
+def rows_across_processes(count):
+    """The number of rows over every process of the default group (``count``
+    outside one), so that decisions by data size agree across ranks."""
+    backend = _process_group_backend()
+    if backend is None:
+        return count
+    device = (
+        torch.device("cuda", torch.cuda.current_device())
+        if backend == "nccl"
+        else torch.device("cpu")
+    )
+    total = torch.tensor([count], dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(total)
+    return int(total.item())
 
 
 class _ElboTerms(torch.nn.Module):

@@ -28,7 +28,10 @@ from skvae._parallel import data_parallel_world
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 180  # seconds for the whole worker pair; a normal run takes ~20 s
 SPLIT = 1200  # rank 0 gets the first 1200 digits, rank 1 the other 597
-TINY = dict(hidden_layer_sizes=(16,), batch_size=64, device="auto")
+# (no held-out rows unless a scenario asks: they change the steps per epoch)
+TINY = dict(
+    hidden_layer_sizes=(16,), batch_size=64, device="auto", early_stopping=False
+)
 
 WORKER = r"""
 import os, pickle, sys
@@ -58,8 +61,14 @@ out["iwae"] = VAETransformer(
 ).fit(shard)
 
 out["early"] = VAETransformer(
-    2, max_iter=100, early_stopping=True, n_iter_no_change=1, tol=2.0,
-    learning_rate_init=1e-2, random_state=0, **TINY,
+    2, max_iter=100, n_iter_no_change=1, tol=2.0, learning_rate_init=1e-2,
+    random_state=0, **dict(TINY, early_stopping=True),
+).fit(shard)
+
+# "auto" decides by the rows of all shards: rank 1's 597 alone would not hold
+# any out, so disagreeing ranks would hang or raise.
+out["auto"] = VAETransformer(
+    2, max_iter=3, random_state=0, **dict(TINY, early_stopping="auto")
 ).fit(shard)
 
 # Data-aware start: the moments of all shards, whatever this rank holds.
@@ -75,7 +84,7 @@ out["start_bias"] = start.module_.decoder[-1].bias.detach().clone()
 # A full batch per step: must match one process fitting all the rows.
 out["full_batch"] = AutoencoderTransformer(
     2, hidden_layer_sizes=(16,), batch_size=4096, max_iter=3,
-    learning_rate_init=1e-2, random_state=0, device="cpu",
+    learning_rate_init=1e-2, random_state=0, device="cpu", early_stopping=False,
 ).fit(shard)
 
 # Weights that barely move: the epoch loss is that of the initial weights.
@@ -193,7 +202,7 @@ def _assert_same_weights(a, b):
 
 
 @pytest.mark.parametrize(
-    "scenario", ["fit", "iwae", "early", "full_batch", "tiny_shard"]
+    "scenario", ["fit", "iwae", "early", "auto", "full_batch", "tiny_shard"]
 )
 def test_ranks_end_with_identical_weights(ranks, scenario):
     a, b = ranks[0][scenario], ranks[1][scenario]
@@ -243,6 +252,7 @@ def test_full_batch_steps_equal_one_process_on_all_rows(ranks, X):
         learning_rate_init=1e-2,
         random_state=0,
         device="cpu",
+        early_stopping=False,
     ).fit(X)
     synced = ranks[0]["full_batch"]
     for key, w in _weights(alone).items():
@@ -268,6 +278,12 @@ def test_early_stopping_stops_every_rank_at_the_same_epoch(ranks):
     assert a.n_iter_ == b.n_iter_ < 100
     assert [r["val_loss"] for r in a.history_] == [r["val_loss"] for r in b.history_]
     assert a.best_validation_score_ == b.best_validation_score_
+
+
+def test_auto_early_stopping_is_agreed_from_the_rows_of_every_rank(ranks):
+    a, b = ranks[0]["auto"], ranks[1]["auto"]
+    assert len(a.validation_scores_) == len(b.validation_scores_) == a.n_iter_
+    assert a.validation_scores_ == b.validation_scores_
 
 
 def test_unequal_shards_do_not_hang(ranks):

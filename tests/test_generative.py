@@ -494,6 +494,8 @@ def test_training_on_the_importance_weighted_bound_raises_the_likelihood(digits)
             likelihood="bernoulli",
             max_iter=40,
             n_importance_train=k,
+            learning_rate_init=1e-3,  # the settings of the figure below
+            early_stopping=False,
             random_state=0,
             device="cpu",
         ).fit(train)

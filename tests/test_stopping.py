@@ -1,0 +1,91 @@
+"""The default stopping rule: held-out rows from 1,000 rows on, else the loss."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+
+from skvae import AutoencoderTransformer, VAETransformer
+from skvae._base import AUTO_EARLY_STOPPING_ROWS
+
+SMALL = dict(hidden_layer_sizes=(16,), random_state=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits().data / 16.0
+
+
+@pytest.mark.parametrize("Estimator", [VAETransformer, AutoencoderTransformer])
+def test_auto_is_the_default(Estimator):
+    assert Estimator().early_stopping == "auto"
+    assert Estimator().learning_rate_init == 3e-3
+
+
+@pytest.mark.parametrize(
+    "n_rows, held_out",
+    [(AUTO_EARLY_STOPPING_ROWS - 1, False), (AUTO_EARLY_STOPPING_ROWS, True)],
+)
+@pytest.mark.parametrize("Estimator", [VAETransformer, AutoencoderTransformer])
+def test_auto_holds_rows_out_from_the_threshold_on(digits, Estimator, n_rows, held_out):
+    est = Estimator(2, max_iter=2, **SMALL)
+    with pytest.warns(ConvergenceWarning, match="maximum iterations"):
+        est.fit(digits[:n_rows])
+    if held_out:
+        assert len(est.validation_scores_) == 2
+        assert est.best_validation_score_ == max(est.validation_scores_)
+        assert est.best_loss_ is None
+        assert all(r["val_loss"] is not None for r in est.history_)
+    else:
+        assert est.validation_scores_ is None
+        assert est.best_loss_ == min(est.loss_curve_)
+
+
+def test_auto_agrees_with_true_and_false(digits):
+    """ "auto" is exactly early_stopping=True above the threshold, False below."""
+    kwargs = dict(max_iter=3, **SMALL)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for n_rows, same in [(1200, True), (500, False)]:
+            auto = VAETransformer(2, **kwargs).fit(digits[:n_rows])
+            forced = VAETransformer(2, early_stopping=same, **kwargs).fit(
+                digits[:n_rows]
+            )
+            np.testing.assert_array_equal(
+                auto.transform(digits[:50]), forced.transform(digits[:50])
+            )
+            assert auto.loss_curve_ == forced.loss_curve_
+
+
+def test_a_default_fit_on_digits_stops_by_itself_without_a_warning(digits):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        vae = VAETransformer(2, random_state=0).fit(digits)  # the defaults
+    assert vae.n_iter_ < vae.max_iter
+    best = int(np.argmax(vae.validation_scores_))
+    # stopped n_iter_no_change + 1 epochs after the best one, whose weights it kept
+    assert vae.n_iter_ == best + 1 + vae.n_iter_no_change + 1
+    assert vae.best_validation_score_ == vae.validation_scores_[best]
+
+
+def test_partial_fit_never_holds_rows_out(digits):
+    vae = VAETransformer(2, **SMALL).partial_fit(digits[:1200])
+    assert vae.n_iter_ == 1
+    assert vae.history_[0]["val_loss"] is None
+
+
+def test_auto_too_few_rows_for_a_split_is_never_reached():
+    # below the threshold "auto" never splits, so no validation error can arise
+    X = np.random.RandomState(0).rand(3, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        VAETransformer(2, max_iter=1, **SMALL).fit(X)
+
+
+def test_a_bad_early_stopping_is_refused_by_name(digits):
+    est = VAETransformer(2, early_stopping="sometimes", **SMALL)
+    with pytest.raises(ValueError, match="early_stopping"):
+        est.fit(digits[:20])
+    assert not hasattr(est, "module_")
