@@ -78,6 +78,8 @@ class ThreadChooser:
     ----------
     n_threads : int
         The larger count to try (torch's setting), at least 2.
+    decided : tuple, optional
+        An earlier :attr:`decision` to start from instead of a trial.
     """
 
     def __init__(
@@ -90,6 +92,7 @@ class ThreadChooser:
         window=16,
         drift=1.5,
         clear=2.0,
+        decided=None,
     ):
         self.candidates = (1, n_threads)
         self.block, self.rounds, self.margin = block, rounds, margin
@@ -97,6 +100,14 @@ class ThreadChooser:
         self.chosen = None  # the count in use once a trial has ended
         self.n_trials = 0
         self._start_trial()
+        if decided is not None:  # go on from an earlier decision, still watched
+            self.chosen, self.reference = decided
+            self._position = len(self._schedule)
+
+    @property
+    def decision(self):
+        """``(chosen, reference)`` once a trial has ended, else None."""
+        return None if self.chosen is None else (self.chosen, self.reference)
 
     def _start_trial(self):
         self._schedule = [
@@ -195,7 +206,9 @@ def thread_policy(module, batch_size, device, *, data_parallel=False):
     Yields an object with ``before_step()``, ``after_step()`` (call them
     around each optimisation step) and ``n_threads`` (the count in use). On
     a CPU with more than one thread and no ``SKVAE_NUM_THREADS``, the count
-    is measured (:class:`ThreadChooser`); otherwise it is fixed: the
+    is measured (:class:`ThreadChooser`), starting from the decision of the
+    last call on a model of the same shape if there was one; otherwise it is
+    fixed: the
     variable's count, torch's on other devices, the size rule
     (:func:`cpu_threads_for`) for data-parallel training.
     """
@@ -216,10 +229,28 @@ def thread_policy(module, batch_size, device, *, data_parallel=False):
         finally:
             torch.set_num_threads(before)
         return
+    # The decision carries over to the next call on a model of the same shape,
+    # so that partial_fit epochs and the fits of a search are not re-trialled.
+    key = (
+        type(module).__name__,
+        tuple(tuple(p.shape) for p in module.parameters()),
+        batch_size,
+        before,
+    )
+    chooser = ThreadChooser(before, decided=_DECISIONS.get(key))
     try:
-        yield _Measured(ThreadChooser(before))
+        yield _Measured(chooser)
     finally:
         torch.set_num_threads(before)
+        if chooser.decision is not None:
+            if len(_DECISIONS) >= _MAX_DECISIONS:
+                _DECISIONS.clear()
+            _DECISIONS[key] = chooser.decision
+
+
+#: the last decision per model shape, batch size and thread count, this process
+_DECISIONS = {}
+_MAX_DECISIONS = 64
 
 
 #: Training steps of fewer multiply-adds than this run on one CPU thread under

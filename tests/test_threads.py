@@ -29,6 +29,7 @@ def two_threads():
 @pytest.fixture(autouse=True)
 def measured(monkeypatch):
     monkeypatch.delenv("SKVAE_NUM_THREADS", raising=False)
+    monkeypatch.setattr(skvae._threads, "_DECISIONS", {})
 
 
 def run(chooser, seconds_for, n_steps):
@@ -189,3 +190,28 @@ def test_a_fixed_count_gives_the_same_fit_twice(monkeypatch, X):
     second = VAETransformer(2, **TINY).fit(X)
     assert first.n_threads_ == second.n_threads_ == 1
     np.testing.assert_array_equal(first.transform(X), second.transform(X))
+
+
+def test_the_next_fit_of_the_same_shape_starts_from_the_decision(
+    monkeypatch, two_threads, X
+):
+    clock = FakeClock({1: 1.0, 2: 0.5})
+    monkeypatch.setattr(skvae._threads, "time", clock)
+    params = {**TINY, "batch_size": 16, "max_iter": 4}
+    VAETransformer(2, **params).fit(X)
+    assert len(skvae._threads._DECISIONS) == 1
+    clock.counts.clear()
+    est = VAETransformer(2, **params).partial_fit(X)
+    assert est.n_threads_ == 2
+    assert set(clock.counts) == {2}  # no new trial on one thread
+    # another shape is trialled afresh
+    clock.counts.clear()
+    VAETransformer(3, **params).partial_fit(X)
+    assert set(clock.counts) == {1, 2}
+
+
+def test_a_decision_carried_over_is_still_watched_for_drift():
+    chooser = ThreadChooser(2, decided=(2, 0.5))
+    assert not chooser.trialling and chooser.next_count() == 2
+    run(chooser, lambda c, s: {1: 1.0, 2: 5.0}[c], 16 + 8)
+    assert chooser.n_trials == 2 and chooser.chosen == 1
