@@ -79,6 +79,7 @@ def fit_skvae(X_train, epochs, seed):
         batch_size=128,
         learning_rate_init=1e-3,
         max_iter=epochs,
+        early_stopping=False,  # the reference's epochs on the same rows
         device="cpu",
         random_state=seed,
     )

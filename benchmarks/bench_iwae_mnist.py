@@ -214,6 +214,7 @@ def main(argv=None):
         likelihood="bernoulli",
         batch_size=args.batch_size,
         learning_rate_init=args.lr,
+        early_stopping=False,  # a fixed number of epochs, as in the paper
         n_importance_train=args.train_k,
         device=args.device,
         random_state=args.seed,

@@ -103,6 +103,7 @@ def skvae_fit(X, n_hidden, n_latent, n_epochs, seed=0, device="cpu"):
         batch_size=128,
         learning_rate_init=1e-3,
         max_iter=n_epochs,
+        early_stopping=False,  # every row trained on, as in the plain loop
         tol=0.0,
         n_iter_no_change=n_epochs + 1,
         device=device,

@@ -43,6 +43,7 @@ def fit_times(X, hidden):
                 hidden_layer_sizes=(hidden, hidden),
                 batch_size=128,
                 max_iter=3,
+                early_stopping=False,
                 device="cpu",
                 random_state=0,
             ).fit(X)
