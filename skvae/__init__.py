@@ -2,6 +2,7 @@
 
 from ._architectures import Architecture, ConvArchitecture, CustomArchitecture
 from ._autoencoder import AutoencoderTransformer
+from ._conditional import ConditionalVAE
 from ._estimator import VAETransformer
 from ._gaussian import FullCovarianceGaussianLikelihood, GaussianLikelihood
 from ._imputer import VAEImputer
@@ -14,6 +15,7 @@ from ._version import __version__
 __all__ = [
     "VAETransformer",
     "VAEImputer",
+    "ConditionalVAE",
     "AutoencoderTransformer",
     "VAEModule",
     "Architecture",

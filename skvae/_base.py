@@ -184,18 +184,21 @@ class _BaseAutoencoder(
             X = self._check_X(X, reset=not keep)
             return self._fit(X, n_epochs=1, keep=keep, incremental=True)
 
-    def _fit(self, X, *, n_epochs, keep, incremental):
+    def _fit(self, X, *, n_epochs, keep, incremental, condition=None):
+        """Train on X; ``condition`` (rows of X's dtype) is what a conditional
+        decoder reads besides z, carried as the last columns of the data."""
         check_float32_range(X)
         early_stopping = self.early_stopping and not incremental
         if early_stopping:  # checked before anything is replaced
             self._n_validation(X.shape[0])
+        n_conditions = 0 if condition is None else condition.shape[1]
         if not keep:
-            self._initialize(X.shape[1])
+            self._initialize(X.shape[1], n_conditions)
         seed = self._random_state.randint(np.iinfo(np.int32).max)
         # In data-parallel training each rank draws its own shuffles and noise.
         generator = make_generator(seed + data_parallel_world()[0], self.device_)
 
-        data = self._data_tensor(X)
+        data = self._data_tensor(X if condition is None else np.hstack([X, condition]))
         train_rows = val_rows = None
         if early_stopping:
             train_rows, val_rows = self._split_validation(X.shape[0])
@@ -294,7 +297,7 @@ class _BaseAutoencoder(
         instance the order of the latent dimensions); the base does nothing.
         """
 
-    def _initialize(self, n_features):
+    def _initialize(self, n_features, n_conditions=0):
         """Build the fitted state afresh: device, likelihood, module, optimizer."""
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         architecture = self._architecture(n_features)  # checked before any change
@@ -309,6 +312,7 @@ class _BaseAutoencoder(
                 hidden_layer_sizes=hidden,
                 activation=self.activation,
                 n_shared=self.likelihood_.n_shared_params(n_features),
+                n_conditions=n_conditions,
                 **architecture,
             )
         module = module.to_empty(device="cpu")

@@ -22,6 +22,8 @@ FACE = {
     "skvae._estimator",
     "skvae._autoencoder",
     "skvae._imputer",
+    "skvae._conditional",  # ConditionalVAE
+    "skvae._targets",  # y as the condition columns, with type_of_target
 }
 
 
