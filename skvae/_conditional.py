@@ -195,7 +195,7 @@ best_validation_score_, kl_per_component_, n_active_components_, tabular_
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Fit the model to X given the targets y.
 
         Parameters
@@ -220,7 +220,7 @@ best_validation_score_, kl_per_component_, n_active_components_, tabular_
         return self._fit_with(X, y, keep=keep, incremental=False)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y=None, classes=None):
         """Run one epoch over X given y, building the model on the first call.
 
         Parameters

@@ -48,6 +48,11 @@ def fit_targets(estimator, y, n_samples, classes=None):
             kind = "classes"
         elif found in _CONTINUOUS:
             kind = "continuous"
+        elif found == "unknown":
+            raise ValueError(
+                f"{name}: Unknown label type of y (neither class labels nor "
+                "numeric targets); pass target='classes' or 'continuous' to choose."
+            )
         else:
             raise ValueError(
                 f"{name} conditions on class labels (binary or multiclass y) or "
