@@ -9,6 +9,7 @@ from ._imputer import VAEImputer
 from ._likelihoods import BernoulliLikelihood, Likelihood
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule
+from ._oversampler import VAEOversampler
 from ._persistence import load
 from ._version import __version__
 
@@ -16,6 +17,7 @@ __all__ = [
     "VAETransformer",
     "VAEImputer",
     "ConditionalVAE",
+    "VAEOversampler",
     "AutoencoderTransformer",
     "VAEModule",
     "Architecture",

@@ -23,6 +23,7 @@ FACE = {
     "skvae._autoencoder",
     "skvae._imputer",
     "skvae._conditional",  # ConditionalVAE
+    "skvae._oversampler",  # VAEOversampler (imbalanced-learn is optional)
     "skvae._targets",  # y as the condition columns, with type_of_target
 }
 
