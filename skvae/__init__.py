@@ -2,18 +2,22 @@
 
 from ._architectures import Architecture, ConvArchitecture, CustomArchitecture
 from ._autoencoder import AutoencoderTransformer
+from ._conditional import ConditionalVAE
 from ._estimator import VAETransformer
 from ._gaussian import FullCovarianceGaussianLikelihood, GaussianLikelihood
 from ._imputer import VAEImputer
 from ._likelihoods import BernoulliLikelihood, Likelihood
 from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule
+from ._oversampler import VAEOversampler
 from ._persistence import load
 from ._version import __version__
 
 __all__ = [
     "VAETransformer",
     "VAEImputer",
+    "ConditionalVAE",
+    "VAEOversampler",
     "AutoencoderTransformer",
     "VAEModule",
     "Architecture",

@@ -190,19 +190,22 @@ class _BaseAutoencoder(
             X = self._check_X(X, reset=not keep)
             return self._fit(X, n_epochs=1, keep=keep, incremental=True)
 
-    def _fit(self, X, *, n_epochs, keep, incremental):
+    def _fit(self, X, *, n_epochs, keep, incremental, condition=None):
+        """Train on X; ``condition`` (rows of X's dtype) is what a conditional
+        decoder reads besides z, carried as the last columns of the data."""
         check_float32_range(X)
         validation = self._stops_on_validation(X.shape[0])
         early_stopping = validation and not incremental
         if early_stopping:  # checked before anything is replaced
             self._n_validation(X.shape[0])
+        n_conditions = 0 if condition is None else condition.shape[1]
         if not keep:  # (partial_fit never holds rows out, but records as fit)
-            self._initialize(X.shape[1], validation)
+            self._initialize(X.shape[1], validation, n_conditions)
         seed = self._random_state.randint(np.iinfo(np.int32).max)
         # In data-parallel training each rank draws its own shuffles and noise.
         generator = make_generator(seed + data_parallel_world()[0], self.device_)
 
-        data = self._data_tensor(X)
+        data = self._data_tensor(X if condition is None else np.hstack([X, condition]))
         train_rows = val_rows = None
         if early_stopping:
             train_rows, val_rows = self._split_validation(X.shape[0])
@@ -310,9 +313,10 @@ class _BaseAutoencoder(
             return rows_across_processes(n_samples) >= AUTO_EARLY_STOPPING_ROWS
         return bool(self.early_stopping)
 
-    def _initialize(self, n_features, validation=False):
+    def _initialize(self, n_features, validation=False, n_conditions=0):
         """Build the fitted state afresh: device, likelihood, module, optimizer;
-        ``validation``: whether validation scores will be recorded."""
+        ``validation``: whether validation scores will be recorded;
+        ``n_conditions``: columns a conditional decoder reads besides z."""
         hidden = check_hidden_layer_sizes(self.hidden_layer_sizes)
         architecture = self._architecture(n_features)  # checked before any change
         self._random_state = check_random_state(self.random_state)
@@ -326,6 +330,7 @@ class _BaseAutoencoder(
                 hidden_layer_sizes=hidden,
                 activation=self.activation,
                 n_shared=self.likelihood_.n_shared_params(n_features),
+                n_conditions=n_conditions,
                 **architecture,
             )
         module = module.to_empty(device="cpu")

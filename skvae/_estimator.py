@@ -9,6 +9,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
+from ._given import sample_given
 from ._interpolation import PATHS
 from ._objectives import elbo_terms, kl_per_dimension
 from ._parallel import data_parallel_world, mean_across_processes
@@ -379,8 +380,9 @@ class VAETransformer(_BaseAutoencoder):
         d = self.module_.n_components
         return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
 
-    def sample(self, n_samples=1, *, X=None, random_state=None, decoder_noise=False):
-        """Generate rows from the prior, or variations of the rows of X.
+    def sample(self, n_samples=1, *, X=None, given=None, random_state=None,
+               decoder_noise=False):
+        """Generate rows: from the prior, around the rows of X, or given columns.
 
         Without ``X``, latents are drawn from the prior N(0, I) and decoded:
         new rows like the training data. With ``X``, ``n_samples`` latents
@@ -395,6 +397,12 @@ class VAETransformer(_BaseAutoencoder):
             Number of rows to generate, or per row of X when X is given.
         X : array-like of shape (n_rows, n_features), default=None
             Rows to generate variations of.
+        given : dict, default=None
+            ``{column: value}`` (names for a DataFrame, indices for an array)
+            with ``missing="mask"``: the other columns are drawn from the
+            model's conditional given these, by the importance resampling of
+            :meth:`VAEImputer.sample_imputations` (200 draws per row), never
+            by rejection: rows hold the given values exactly.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws; the same seed gives the same rows.
         decoder_noise : bool, default=False
@@ -433,6 +441,8 @@ class VAETransformer(_BaseAutoencoder):
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
         noise = decoder_noise_generator(decoder_noise, seed, self.device_)
+        if given is not None:
+            return sample_given(self, n_samples, given, X, generator, noise)
         d = self.module_.n_components
         if X is None:
             z = torch.randn((n_samples, d), generator=generator, dtype=torch.float64)
@@ -586,15 +596,5 @@ class VAETransformer(_BaseAutoencoder):
         -------
         score : float
             Mean of :meth:`score_samples`, in nats per row.
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_digits
-        >>> from skvae import VAETransformer
-        >>> X, _ = load_digits(return_X_y=True)
-        >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0)
-        >>> score = vae.fit(X / 16).score(X / 16, n_importance=10)
-        >>> type(score)
-        <class 'float'>
         """
         return float(np.mean(self.score_samples(X, n_importance=n_importance)))

@@ -3,7 +3,6 @@
 from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.base import (
     BaseEstimator,
     OneToOneFeatureMixin,
@@ -14,15 +13,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._completion import complete_rows
 from ._estimator import VAETransformer
-from ._objectives import importance_draws
 from ._persistence import Int, Nested, OutputConfig, StrArray, register
 from ._persistence import save as _save
-from ._utils import as_tensor, make_generator, row_normal_noise, to_numpy
+from ._utils import make_generator
 from ._validation import check_count, check_output_size, decoder_noise_generator
-
-#: at most this many activations per layer in one pass of imputation draws
-_IMPUTE_VALUES = 2**20
 
 #: the parameters VAEImputer passes on to its VAETransformer as they are
 _SHARED_PARAMS = (
@@ -334,63 +330,19 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         observed = encoded[:, n_features:] > 0.5
         # read at call time, so checked here too (set_params may have changed it)
         check_count(self.n_importance, "n_importance")
-        likelihood, k, d = vae.likelihood_, self.n_importance, vae.module_.n_components
+        k = self.n_importance
         m = 1 if generator is None else n_imputations
         if generator is not None:
             check_output_size(vae, (m, encoded.shape[0]), "sample_imputations")
-
-        def fill(module, x):
-            widths = [x.shape[1], likelihood.n_params(vae.n_features_in_)]
-            widths += [
-                layer.out_features
-                for layer in module.modules()
-                if hasattr(layer, "out_features")
-            ]
-            n_rows = max(1, _IMPUTE_VALUES // (max(k, m) * max(widths)))
-            host = to_numpy(x)
-            out = []
-            for r in range(0, x.shape[0], n_rows):
-                rows = x[r : r + n_rows]
-                data, seen = rows[:, :n_features], rows[:, n_features:]
-                if k == 1 and generator is None:  # the posterior mean
-                    params = module.decode(module.encode(rows)[0])
-                    out.append(likelihood.conditional_mean(params, data, seen))
-                    continue
-                if generator is None:  # deterministic, whatever the batching
-                    eps = row_normal_noise(host[r : r + n_rows], (k, d))
-                else:  # with one draw, one per completion, unweighted
-                    shape = (len(rows), m if k == 1 else k, d)
-                    eps = torch.randn(shape, generator=generator).numpy()
-                eps = as_tensor(eps, x.device, x.dtype)
-                params, log_w = importance_draws(module, likelihood, rows, eps)
-                data, seen = data.unsqueeze(1), seen.unsqueeze(1)
-                if generator is None:  # E[x_missing | x_observed], self-normalised
-                    weights = torch.softmax(log_w, dim=1)
-                    means = likelihood.conditional_mean(params, data, seen)
-                    out.append((weights.unsqueeze(-1) * means).sum(1))
-                    continue
-                if k > 1:  # sampling importance resampling from the k draws
-                    weights = torch.softmax(log_w, dim=1).cpu()
-                    pick = torch.multinomial(
-                        weights, m, replacement=True, generator=generator
-                    ).to(x.device)
-                    rows_index = torch.arange(len(rows), device=x.device)
-                    params = params[rows_index.unsqueeze(1), pick]
-                if data_noise is None:
-                    out.append(likelihood.conditional_mean(params, data, seen))
-                else:
-                    out.append(
-                        likelihood.conditional_sample(params, data, seen, data_noise)
-                    )
-            return torch.cat(out)
 
         # Only rows with a missing entry go through the model; the others'
         # estimates are placeholders that the observed values replace below.
         incomplete = np.flatnonzero(~observed.all(axis=1))
         filled = np.zeros((len(encoded), m, n_features), dtype=encoded.dtype)
         if len(incomplete):
-            values = vae.map_batches(fill, encoded[incomplete])
-            filled[incomplete] = values.reshape(len(incomplete), m, n_features)
+            filled[incomplete] = complete_rows(
+                vae, encoded[incomplete], k, generator, data_noise, m
+            )
         # observation indicators are in block order; back to column order
         mask = np.empty_like(observed)
         mask[:, vae.tabular_.order_] = observed

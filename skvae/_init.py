@@ -61,7 +61,7 @@ class Moments:
         return torch.where(self.count > 0, var.sqrt(), torch.nan)
 
 
-def data_moments(rows, likelihood):
+def data_moments(rows, likelihood, n_conditions=0):
     """One pass over ``rows``: the :class:`Moments` of the data columns.
 
     ``likelihood.observed(batch)`` separates each batch's data columns from
@@ -75,14 +75,18 @@ def data_moments(rows, likelihood):
     rows : skvae._training.Rows
         The training rows, streamed in batches (memory maps work).
     likelihood : Likelihood
+    n_conditions : int, default=0
+        Condition columns at the end of each row, left out.
 
     Returns
     -------
     Moments
     """
-    width = likelihood.observed(rows.X[:0].to(torch.float64))[0].shape[-1]
+    width = rows.X.shape[1] - n_conditions  # the data columns, then conditions
+    width = likelihood.observed(rows.X[:0, :width].to(torch.float64))[0].shape[-1]
     sums = torch.zeros(3, width, dtype=torch.float64, device=rows.device)
     for batch in rows.batches(_BATCH_ROWS):
+        batch = batch[:, : batch.shape[1] - n_conditions]
         x, observed = likelihood.observed(batch.to(torch.float64))
         if observed is None:
             sums[0] += x.shape[0]
@@ -143,7 +147,7 @@ def initialize_from_data(module, likelihood, rows):
     -------
     moments : Moments
     """
-    moments = data_moments(rows, likelihood)
+    moments = data_moments(rows, likelihood, getattr(module, "n_conditions", 0))
     bias, shared = likelihood.initial_outputs(moments)
     _assign(_output_bias(module), bias)
     _assign(getattr(module, "shared", None), shared)

@@ -54,6 +54,12 @@ class VAEModule(nn.Module):
         How many of the ``n_outputs`` (the last ones) are free parameters
         shared by all rows (``likelihood.n_shared_params(n_features)``)
         rather than outputs of the decoder network.
+    n_conditions : int, default=0
+        Width of the condition the decoder also reads: p(x | z, c) with c
+        (a one-hot class or standardised targets) appended to z at the
+        decoder's input; the encoder q(z | x) does not see it. Training rows
+        then carry c in their last ``n_conditions`` columns (see
+        :meth:`split`). MLP only.
     device, dtype : optional
         Where and how to allocate the parameters, as for ``nn.Linear``.
 
@@ -76,6 +82,9 @@ class VAEModule(nn.Module):
     True
     """
 
+    #: the default for modules pickled before conditioning existed
+    n_conditions = 0
+
     def __init__(
         self,
         n_features,
@@ -88,6 +97,7 @@ class VAEModule(nn.Module):
         dtype=None,
         architecture=None,
         image_shape=None,
+        n_conditions=0,
     ):
         super().__init__()
         hidden = tuple(hidden_layer_sizes)
@@ -102,6 +112,14 @@ class VAEModule(nn.Module):
             "n_shared": int(n_shared),
         }
         self.n_components = n_components
+        self.n_conditions = int(n_conditions)
+        if self.n_conditions:  # only then recorded: other specs stay as files hold
+            if architecture is not None:
+                raise ValueError(
+                    "a decoder conditioned on n_conditions > 0 columns is built "
+                    "for the MLP only, not for an architecture object."
+                )
+            self.spec["n_conditions"] = self.n_conditions
         if architecture is not None:
             # only then recorded: the MLP's spec stays what files hold
             architecture = copy.deepcopy(architecture)  # the module's own record
@@ -133,7 +151,7 @@ class VAEModule(nn.Module):
             (n_features, *hidden, 2 * n_components), activation, device, dtype
         )
         self.decoder = _mlp(
-            (n_components, *hidden[::-1], n_outputs - n_shared),
+            (n_components + self.n_conditions, *hidden[::-1], n_outputs - n_shared),
             activation,
             device,
             dtype,
@@ -165,8 +183,30 @@ class VAEModule(nn.Module):
         loc, log_scale = self.encoder(x).chunk(2, dim=-1)
         return loc, log_scale
 
-    def decode(self, z):
-        """Raw likelihood parameters of p(x | z)."""
+    def split(self, rows):
+        """Training rows as ``(x, c)``: the data and the condition columns.
+
+        Rows of a conditional module (``n_conditions > 0``) carry the
+        condition in their last ``n_conditions`` columns; the others are
+        returned as they are, with ``c`` None.
+        """
+        if not self.n_conditions:
+            return rows, None
+        return rows[..., : -self.n_conditions], rows[..., -self.n_conditions :]
+
+    def decode(self, z, condition=None):
+        """Raw likelihood parameters of p(x | z), or of p(x | z, c).
+
+        ``condition`` (c, of shape ``(n_rows, n_conditions)``) is needed
+        exactly when the module is conditional; it is appended to ``z``.
+        """
+        if (condition is None) != (not self.n_conditions):
+            raise ValueError(
+                f"this module's decoder reads {self.n_conditions} condition "
+                f"columns; decode got {'none' if condition is None else 'some'}."
+            )
+        if condition is not None:
+            z = torch.cat([z, condition.to(z.dtype).expand(*z.shape[:-1], -1)], -1)
         params = self.decoder(z)
         if self.shared is None:
             return params
@@ -184,7 +224,8 @@ class VAEModule(nn.Module):
             and len(enc) > 0 and len(dec) > 0
             and isinstance(enc[-1], nn.Linear) and enc[-1].out_features == 2 * d
             and enc[-1].bias is not None
-            and isinstance(dec[0], nn.Linear) and dec[0].in_features == d
+            and isinstance(dec[0], nn.Linear)
+            and dec[0].in_features == d + self.n_conditions
         )
 
     @torch.no_grad()
@@ -223,7 +264,9 @@ class VAEModule(nn.Module):
             )
         last, first = self.encoder[-1], self.decoder[0]
         rows = torch.cat([order, order + d]).to(last.weight.device)
-        cols = order.to(first.weight.device)
+        # the condition's columns of the decoder's first layer stay in place
+        cols = torch.cat([order, torch.arange(d, d + self.n_conditions)])
+        cols = cols.to(first.weight.device)
         moves = [(last.weight, 0, rows), (last.bias, 0, rows), (first.weight, 1, cols)]
         for param, dim, index in moves:
             tensors = [param]

@@ -31,7 +31,10 @@ def kl_to_standard_normal(loc, log_scale):
 
 
 def kl_per_dimension(module, x):
-    """KL divergence of q(z | x) from N(0, 1) along each latent dimension, per row."""
+    """KL divergence of q(z | x) from N(0, 1) along each latent dimension, per row.
+
+    ``x`` holds data columns only (the encoder never sees a condition).
+    """
     loc, log_scale = module.encode(x)
     return kl_to_standard_normal(loc.unsqueeze(-1), log_scale.unsqueeze(-1))
 
@@ -81,6 +84,13 @@ def elbo_terms(
     recon, kl : torch.Tensor of shape (n_rows,)
         ``-log p(x | z)`` at one draw ``z ~ q(z | x)``, and the analytic KL
         divergence of q(z | x) from the prior; the negative ELBO is their sum.
+
+    Notes
+    -----
+    The rows of a conditional module carry their condition c in their last
+    columns (:meth:`VAEModule.split`); the terms are then those of
+    p(x | z, c), the encoder seeing x only. The same holds for every
+    function here that takes rows ``x``, except :func:`kl_per_dimension`.
     """
     if variational and n_importance > 1:
         return importance_weighted_terms(
@@ -91,28 +101,30 @@ def elbo_terms(
             kl_weight=kl_weight,
             generator=generator,
         )
+    x, c = module.split(x)
     loc, log_scale = module.encode(x)
     if loc.dtype != x.dtype:  # under autocast; the loss stays in x's precision
         loc, log_scale = loc.to(x.dtype), log_scale.to(x.dtype)
     if not variational:
-        recon = -likelihood.log_prob(module.decode(loc).to(x.dtype), x)
+        recon = -likelihood.log_prob(module.decode(loc, c).to(x.dtype), x)
         return recon, torch.zeros_like(recon)
     if eps is None:
         eps = torch.randn(
             loc.shape, generator=generator, device=loc.device, dtype=loc.dtype
         )
-    params = module.decode(module.reparameterize(loc, log_scale, eps))
+    params = module.decode(module.reparameterize(loc, log_scale, eps), c)
     params = params if params.dtype == x.dtype else params.to(x.dtype)
     recon = -likelihood.log_prob(params, x)
     return recon, kl_to_standard_normal(loc, log_scale)
 
 
-def _decoded_draws(module, likelihood, x, loc, log_scale, eps):
+def _decoded_draws(module, likelihood, x, loc, log_scale, eps, c=None):
     """Decoder outputs, ``log p(x | z)`` and ``log p(z) - log q(z | x)`` at draws.
 
     Draw ``j`` of row ``i`` is ``z = loc_i + exp(log_scale_i) * eps[i, j]``,
-    with ``loc`` and ``log_scale`` the encoding of ``x``. The one place the
-    terms of an importance log-weight are written.
+    with ``loc`` and ``log_scale`` the encoding of ``x`` (data columns only)
+    and ``c`` the rows' condition for a conditional module. The one place
+    the terms of an importance log-weight are written.
 
     Returns
     -------
@@ -121,7 +133,9 @@ def _decoded_draws(module, likelihood, x, loc, log_scale, eps):
     log_px, log_prior_ratio : torch.Tensor of shape (n_rows, n_draws)
     """
     z = module.reparameterize(loc.unsqueeze(1), log_scale.unsqueeze(1), eps)
-    params = module.decode(z.flatten(0, 1)).unflatten(0, z.shape[:2])
+    if c is not None:  # one condition per row, the same for all its draws
+        c = c.unsqueeze(1).expand(-1, z.shape[1], -1).flatten(0, 1)
+    params = module.decode(z.flatten(0, 1), c).unflatten(0, z.shape[:2])
     params = params if params.dtype == x.dtype else params.to(x.dtype)
     log_px = likelihood.log_prob(params, x.unsqueeze(1))
     # log N(z; 0, I) - log N(z; loc, scale^2) = (|eps|^2 - |z|^2) / 2 + sum
@@ -166,9 +180,10 @@ def importance_draws(module, likelihood, x, eps):
     log_w : torch.Tensor of shape (n_rows, n_draws)
         ``log p(x | z) + log p(z) - log q(z | x)`` of each draw.
     """
+    x, c = module.split(x)
     loc, log_scale = module.encode(x)
     params, log_px, log_prior_ratio = _decoded_draws(
-        module, likelihood, x, loc, log_scale, eps
+        module, likelihood, x, loc, log_scale, eps, c
     )
     return params, log_px + log_prior_ratio
 
@@ -195,6 +210,7 @@ def importance_weighted_terms(
     -------
     recon, kl : torch.Tensor of shape (n_rows,)
     """
+    x, c = module.split(x)
     loc, log_scale = module.encode(x)
     eps = torch.randn(
         (x.shape[0], k, loc.shape[-1]),
@@ -204,7 +220,7 @@ def importance_weighted_terms(
     )
     loc, log_scale = loc.to(x.dtype), log_scale.to(x.dtype)
     _, log_px, log_prior_ratio = _decoded_draws(
-        module, likelihood, x, loc, log_scale, eps
+        module, likelihood, x, loc, log_scale, eps, c
     )
     log_w = log_px + kl_weight * log_prior_ratio
     bound = torch.logsumexp(log_w, dim=1) - math.log(k)

@@ -12,6 +12,7 @@ import importlib
 #: optional module -> (the extra that installs it, what skvae needs it for)
 OPTIONAL = {
     "pandas": ("tables", "DataFrames, mixed-type tables and missing='mask'"),
+    "imblearn": ("imbalanced", "VAEOversampler's sampling_strategy"),
 }
 
 

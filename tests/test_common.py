@@ -2,7 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skvae import AutoencoderTransformer, VAETransformer
+from skvae import AutoencoderTransformer, ConditionalVAE, VAETransformer
 
 
 @parametrize_with_checks(
@@ -17,7 +17,10 @@ from skvae import AutoencoderTransformer, VAETransformer
             random_state=0,
             device="cpu",
             covariance="full",
-        )
+        ),
+        ConditionalVAE(
+            hidden_layer_sizes=(8,), max_iter=2, random_state=0, device="cpu"
+        ),
     ],
     expected_failed_checks=lambda est: {},
 )

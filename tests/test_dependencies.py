@@ -29,7 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "skvae"
 
 #: distributions whose import name differs from their normalised name
-IMPORT_NAMES = {"scikit-learn": "sklearn", "pyyaml": "yaml", "pillow": "PIL"}
+IMPORT_NAMES = {
+    "scikit-learn": "sklearn",
+    "pyyaml": "yaml",
+    "pillow": "PIL",
+    "imbalanced-learn": "imblearn",
+}
 
 
 def _module_of(requirement):

@@ -22,6 +22,9 @@ FACE = {
     "skvae._estimator",
     "skvae._autoencoder",
     "skvae._imputer",
+    "skvae._conditional",  # ConditionalVAE
+    "skvae._oversampler",  # VAEOversampler (imbalanced-learn is optional)
+    "skvae._targets",  # y as the condition columns, with type_of_target
 }
 
 

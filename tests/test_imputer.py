@@ -150,7 +150,8 @@ def test_transform_is_deterministic_and_independent_of_batching(
     np.testing.assert_allclose(
         imputer.transform(X_missing[5:17]), full[5:17], rtol=1e-12
     )
-    monkeypatch.setattr(skvae._imputer, "_IMPUTE_VALUES", 1000)  # many small passes
+    # many small passes (the machinery lives in skvae._completion)
+    monkeypatch.setattr(skvae._completion, "_IMPUTE_VALUES", 1000)
     np.testing.assert_allclose(imputer.transform(X_missing), full, rtol=1e-12)
 
 

@@ -38,7 +38,7 @@ def expected_likelihood(params, n_features, tabular=None):
     )
 
 
-def module_spec(params, likelihood, n_features):
+def module_spec(params, likelihood, n_features, n_conditions=0):
     """The :attr:`VAEModule.spec` that ``fit`` builds; ValueError if none."""
     sizes = params["hidden_layer_sizes"]
     try:
@@ -60,6 +60,10 @@ def module_spec(params, likelihood, n_features):
         "n_shared": int(likelihood.n_shared_params(n_features)),
     }
     architecture = make_architecture(params.get("architecture", "mlp"))
+    if n_conditions:  # a conditional decoder (the MLP's only)
+        if architecture is not None:
+            raise ValueError("a conditional decoder needs architecture='mlp'")
+        spec["n_conditions"] = int(n_conditions)
     if architecture is not None:  # checked as fit checks it, before any build
         image_shape = params.get("image_shape")
         architecture.check_params(image_shape, int(n_features))
@@ -78,6 +82,7 @@ def check_widths(spec, entries):
         spec["n_components"],
         spec["n_outputs"] - spec["n_shared"],
         spec["n_shared"],
+        spec.get("n_conditions", 0),
         *spec["hidden_layer_sizes"],
     ]
     if "architecture" in spec:
@@ -221,7 +226,7 @@ def build(spec, tensors, group, target, prefix):
 # --------------------------------------------------------------------- save
 
 
-def check_rebuildable(estimator, params, likelihood, n_inputs):
+def check_rebuildable(estimator, params, likelihood, n_inputs, n_conditions=0):
     """Refuse to save a module that ``load`` would not rebuild from the record."""
     message = (
         "cannot save: the estimator's parameters were changed after fit and no "
@@ -229,7 +234,7 @@ def check_rebuildable(estimator, params, likelihood, n_inputs):
         "n_components or likelihood). Refit, or set them back, before saving."
     )
     try:
-        spec = module_spec(params, likelihood, n_inputs)
+        spec = module_spec(params, likelihood, n_inputs, n_conditions)
     except ValueError as exc:
         raise ValueError(
             f"cannot save: the parameters no longer describe the fitted model ({exc})"

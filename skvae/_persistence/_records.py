@@ -104,7 +104,10 @@ def describe(estimator, classes=None):
                 "no longer describe its fitted likelihood_ (likelihood or "
                 "covariance). Refit, or set them back, before saving."
             )
-        check_rebuildable(estimator, params, estimator.likelihood_, n_inputs)
+        n_conditions = vars(estimator).get(entry.conditions, 0)
+        check_rebuildable(
+            estimator, params, estimator.likelihood_, n_inputs, n_conditions
+        )
         tensors, optimizer = model_tensors(estimator)
         part["optimizer"] = {
             "param_groups": encode(
@@ -206,10 +209,15 @@ def rebuild(doc, container, target, classes, prefix=""):
         if head not in ("module", "optimizer"):
             raise Invalid(f"it holds an unexpected tensor {quote(key)}")
     check_attributes(entry.attributes, attributes, params, fitted=True)
-    return _rebuild_model(estimator, params, attributes, doc, container, target, prefix)
+    n_conditions = attributes[entry.conditions] if entry.conditions else 0
+    return _rebuild_model(
+        estimator, params, attributes, doc, container, target, prefix, n_conditions
+    )
 
 
-def _rebuild_model(estimator, params, attributes, doc, container, target, prefix):
+def _rebuild_model(
+    estimator, params, attributes, doc, container, target, prefix, n_conditions=0
+):
     n_features = attributes["n_features_in_"]
     tabular = attributes.get("tabular_")
     n_inputs = n_features
@@ -243,7 +251,7 @@ def _rebuild_model(estimator, params, attributes, doc, container, target, prefix
             f"its likelihood_ does not match n_features_in_ ({shorten(exc)})"
         ) from None
     try:
-        spec = module_spec(params, likelihood, n_inputs)
+        spec = module_spec(params, likelihood, n_inputs, n_conditions)
     except ValueError as exc:
         raise Invalid(shorten(exc)) from None
     entries = {

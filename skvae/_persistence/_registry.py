@@ -53,12 +53,13 @@ class Registration:
     attributes: dict
     nested: Nested | None
     later_params: frozenset
+    conditions: str | None = None
 
 
 _ESTIMATORS = {}
 
 
-def register(*, attributes, nested=None, later_params=()):
+def register(*, attributes, nested=None, later_params=(), conditions=None):
     """Class decorator: the format may save and rebuild this estimator class.
 
     Parameters
@@ -72,6 +73,9 @@ def register(*, attributes, nested=None, later_params=()):
     later_params : iterable of str
         Parameters added after files were first written: a file (or pickle)
         without one gets its default, the behaviour of the older release.
+    conditions : str, optional
+        The fitted attribute (an ``Int``) holding the width of the condition
+        a conditional decoder reads (``VAEModule``'s ``n_conditions``).
 
     Returns
     -------
@@ -81,7 +85,7 @@ def register(*, attributes, nested=None, later_params=()):
 
     def decorate(cls):
         _ESTIMATORS[cls.__name__] = Registration(
-            cls, dict(attributes), nested, frozenset(later_params)
+            cls, dict(attributes), nested, frozenset(later_params), conditions
         )
         return cls
 

@@ -2,9 +2,11 @@
 
 Each fitted attribute ``fit`` may set is declared with one of the specs here:
 its type, shape and range, whether it may be absent (``optional``), whether an
-unfitted estimator may have it (``unfitted``), and whether it repeats the
-attribute of the same name of a nested estimator (``mirror``). A size given
-as a string names a parameter or an attribute checked before (``"n_iter_"``,
+unfitted estimator may have it (``unfitted``), whether it repeats the
+attribute of the same name of a nested estimator (``mirror``), and whether it
+stands in for another (``unless``: required exactly when that one is
+absent). A size given as a string names a parameter or an attribute checked
+before (``"n_iter_"``,
 ``"n_components"``). :func:`check_attributes` refuses unknown and missing
 attributes and every value ``fit`` could not have produced.
 """
@@ -24,6 +26,7 @@ __all__ = [
     "Floats",
     "FloatArray",
     "StrArray",
+    "Labels",
     "Records",
     "Instance",
     "Table",
@@ -44,8 +47,10 @@ def _is_float(value):
 class Spec:
     """One fitted attribute: how to check its value."""
 
-    def __init__(self, *, optional=False, unfitted=False, mirror=False):
+    def __init__(self, *, optional=False, unfitted=False, mirror=False, unless=None):
         self.optional, self.unfitted, self.mirror = optional, unfitted, mirror
+        # required when the attribute ``unless`` is absent, refused beside it
+        self.unless = unless
 
     def check(self, value, context):
         """Return an error text, or None when ``value`` is one fit produces."""
@@ -144,6 +149,30 @@ class StrArray(Spec):
         return None
 
 
+class Labels(Spec):
+    """Class labels as ``np.unique`` returns them: a 1-D array of ``length``
+    sorted, distinct numbers, booleans or str (an object array of str)."""
+
+    def __init__(self, length, **kwargs):
+        super().__init__(**kwargs)
+        self.length = length
+
+    def check(self, value, context):
+        length = _size(self.length, context)
+        if type(value) is not np.ndarray or value.shape != (length,):
+            return f"should be an array of shape ({length},)"
+        if value.dtype == object:
+            if not all(type(v) is str for v in value):
+                return "should hold only str"
+        elif value.dtype.kind not in "biuf" or (
+            value.dtype.kind == "f" and not np.isfinite(value).all()
+        ):
+            return "should hold finite numbers, booleans or str"
+        if len(value) > 1 and not (value[1:] > value[:-1]).all():
+            return "should be sorted and distinct"
+        return None
+
+
 class Records(Spec):
     """A list of ``length`` dicts with the ``keys`` (and maybe ``optional_keys``),
     each value a float or None."""
@@ -237,8 +266,14 @@ def check_attributes(schema, attributes, params, fitted, nested=None):
     expected = [
         name
         for name, spec in schema.items()
-        if name not in stored and not spec.optional and (fitted or spec.unfitted)
+        if name not in stored
+        and not spec.optional
+        and (fitted or spec.unfitted)
+        and (spec.unless is None or spec.unless not in attributes)
     ]
+    for name, spec in schema.items():
+        if name in attributes and spec.unless in attributes:
+            raise Invalid(f"it sets both {quote(name)} and {quote(spec.unless)}")
     missing = sorted(set(expected) - set(attributes))
     if missing:
         raise Invalid(f"it lacks the fitted attributes {missing}")

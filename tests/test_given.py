@@ -1,0 +1,104 @@
+"""VAETransformer.sample(given=...): table rows drawn given some columns."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from skvae import VAETransformer
+
+pd = pytest.importorskip("pandas")
+
+
+@pytest.fixture(scope="module")
+def table():
+    rng = np.random.RandomState(0)
+    n = 600
+    kind = rng.choice(["a", "b", "c"], n, p=[0.6, 0.3, 0.1])
+    x = np.where(kind == "a", 0.0, np.where(kind == "b", 3.0, -4.0))
+    frame = pd.DataFrame(
+        {
+            "x": x + 0.3 * rng.normal(size=n),
+            "kind": pd.Categorical(kind),
+            "flag": rng.rand(n) > 0.5,
+            "count": rng.randint(0, 5, n),
+        }
+    )
+    # rows with x hidden teach the encoder q(z | kind, flag, count) as well
+    training = pd.concat([frame, frame.assign(x=np.nan)], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        vae = VAETransformer(
+            4,
+            hidden_layer_sizes=(32,),
+            max_iter=40,
+            learning_rate_init=3e-3,
+            missing="mask",
+            device="cpu",
+            random_state=0,
+        ).fit(training)
+    return frame, vae
+
+
+def test_rows_honour_the_condition_exactly(table):
+    frame, vae = table
+    out = vae.sample(
+        200, given={"kind": "c", "count": 3}, random_state=0, decoder_noise=True
+    )
+    assert len(out) == 200
+    assert (out["kind"] == "c").all() and (out["count"] == 3).all()
+    assert out.dtypes.to_dict() == frame.dtypes.to_dict()
+    # the free column follows the condition: x near -4 for kind c, 3 for b
+    assert out["x"].mean() < -1.0
+    b = vae.sample(200, given={"kind": "b"}, random_state=0, decoder_noise=True)
+    assert b["x"].mean() > 1.0
+    given_x = vae.sample(100, given={"x": 3.0}, random_state=0)
+    assert (given_x["x"] == 3.0).all()
+    assert (given_x["kind"] == "b").mean() > 0.6  # a tiny, briefly trained model
+
+
+def test_reproducible_and_arrays(table):
+    _, vae = table
+    a = vae.sample(5, given={"kind": "a"}, random_state=1, decoder_noise=True)
+    b = vae.sample(5, given={"kind": "a"}, random_state=1, decoder_noise=True)
+    pd.testing.assert_frame_equal(a, b)
+    X = np.random.RandomState(0).normal(size=(80, 3))
+    X[::4, 1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        arr = VAETransformer(
+            2,
+            hidden_layer_sizes=(8,),
+            max_iter=2,
+            missing="mask",
+            device="cpu",
+            random_state=0,
+        ).fit(X)
+    out = arr.sample(4, given={0: 1.25, 2: -0.5}, random_state=0)
+    assert out.shape == (4, 3)
+    assert (out[:, 0] == 1.25).all() and (out[:, 2] == -0.5).all()
+
+
+def test_bad_given_is_refused_by_name(table):
+    _, vae = table
+    with pytest.raises(ValueError, match="'zz' is not a category of 'kind'"):
+        vae.sample(2, given={"kind": "zz"})
+    with pytest.raises(ValueError, match="column 'nope'"):
+        vae.sample(2, given={"nope": 1})
+    with pytest.raises(TypeError, match="non-empty dict"):
+        vae.sample(2, given={})
+    with pytest.raises(TypeError, match="non-empty dict"):
+        vae.sample(2, given=[("kind", "a")])
+    with pytest.raises(ValueError, match="numeric column"):
+        vae.sample(2, given={"x": "high"})
+    with pytest.raises(ValueError, match="boolean column"):
+        vae.sample(2, given={"flag": 2})
+    with pytest.raises(ValueError, match="is missing"):
+        vae.sample(2, given={"x": np.nan})
+    with pytest.raises(ValueError, match="X or given"):
+        vae.sample(2, X=None or np.zeros((1, 4)), given={"x": 1.0})
+    plain = VAETransformer(
+        2, hidden_layer_sizes=(4,), max_iter=1, device="cpu", random_state=0
+    ).fit(np.zeros((10, 2)))
+    with pytest.raises(ValueError, match="missing='mask'"):
+        plain.sample(2, given={0: 1.0})
