@@ -3,6 +3,7 @@
 from ._architectures import Architecture, ConvArchitecture, CustomArchitecture
 from ._autoencoder import AutoencoderTransformer
 from ._estimator import VAETransformer
+from ._export import to_onnx
 from ._gaussian import FullCovarianceGaussianLikelihood, GaussianLikelihood
 from ._imputer import VAEImputer
 from ._likelihoods import BernoulliLikelihood, Likelihood
@@ -26,5 +27,6 @@ __all__ = [
     "CategoricalLikelihood",
     "MixedLikelihood",
     "load",
+    "to_onnx",
     "__version__",
 ]

@@ -22,6 +22,10 @@ FACE = {
     "skvae._estimator",
     "skvae._autoencoder",
     "skvae._imputer",
+    # ONNX export: checks a fitted estimator (check_is_fitted, check_array)
+    # and registers skl2onnx converters for the estimator classes
+    "skvae._export",
+    "skvae.onnx",
 }
 
 
