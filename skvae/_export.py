@@ -87,7 +87,9 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
         message names the scikit-learn pipeline to fit instead), or if a
         user module cannot be exported (the exporter's error is chained).
     ImportError
-        If onnx or onnxscript is missing: ``pip install "skvae[onnx]"``.
+        If onnx or onnxscript is missing or too old for the installed torch
+        (``pip install "skvae[onnx]"``), or torch is older than 2.5 (which
+        has no dynamo exporter).
 
     Notes
     -----

@@ -12,6 +12,7 @@ out; no scikit-learn here (the checks of the estimator live in
 
 import contextlib
 import copy
+import inspect
 import logging
 import warnings
 
@@ -141,6 +142,11 @@ def export_module(module, likelihood, method, dtype, *, opset=None, metadata=Non
     """
     onnx = import_optional("onnx")
     import_optional("onnxscript")  # torch.onnx's dynamo exporter needs it
+    if "dynamo" not in inspect.signature(torch.onnx.export).parameters:
+        raise ImportError(
+            f"skvae exports with torch.onnx's dynamo exporter, which torch "
+            f"{torch.__version__} lacks; it needs torch>=2.5."
+        )
     if opset is not None and opset < MIN_OPSET:
         raise ValueError(
             f"skvae exports ONNX opset {MIN_OPSET} or newer (torch.onnx's "
@@ -170,6 +176,12 @@ def export_module(module, likelihood, method, dtype, *, opset=None, metadata=Non
                 optimize=True,
                 verbose=False,
             )
+    except ImportError as exc:  # the installed versions, not the model
+        raise ImportError(
+            f"torch.onnx's exporter failed to import what it needs ({exc}); "
+            f"torch {torch.__version__} needs a newer onnxscript and onnx: "
+            'pip install -U "skvae[onnx]"'
+        ) from exc
     except Exception as exc:  # the exporter's (or a user module's) failure
         message = str(exc).strip().splitlines()
         first = message[0][:300] if message else ""
