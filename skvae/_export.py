@@ -24,7 +24,7 @@ TABLE_REFUSAL = (
     "numeric_columns), (OneHotEncoder(sparse_output=False), categorical_columns)), "
     "{name}(...)), with a SimpleImputer in front of columns with missing "
     "values; then `import skvae.onnx` and skl2onnx.to_onnx(pipeline, X[:1]) "
-    "(see the Serving section of the user guide)."
+    "(see 'Serving: ONNX export' in the documentation)."
 )
 
 
