@@ -4,6 +4,7 @@ from ._architectures import Architecture, ConvArchitecture, CustomArchitecture
 from ._autoencoder import AutoencoderTransformer
 from ._conditional import ConditionalVAE
 from ._estimator import VAETransformer
+from ._export import to_onnx
 from ._gaussian import FullCovarianceGaussianLikelihood, GaussianLikelihood
 from ._imputer import VAEImputer
 from ._likelihoods import BernoulliLikelihood, Likelihood
@@ -30,5 +31,6 @@ __all__ = [
     "CategoricalLikelihood",
     "MixedLikelihood",
     "load",
+    "to_onnx",
     "__version__",
 ]

@@ -13,6 +13,10 @@ import importlib
 OPTIONAL = {
     "pandas": ("tables", "DataFrames, mixed-type tables and missing='mask'"),
     "imblearn": ("imbalanced", "VAEOversampler's sampling_strategy"),
+    "onnx": ("onnx", "exporting models to ONNX (skvae.to_onnx)"),
+    # torch.onnx's dynamo exporter builds its graphs with onnxscript
+    "onnxscript": ("onnx", "exporting models to ONNX (skvae.to_onnx)"),
+    "skl2onnx": ("onnx", "converting pipelines to ONNX (import skvae.onnx)"),
 }
 
 
@@ -22,7 +26,8 @@ def import_optional(name):
     Parameters
     ----------
     name : str
-        A key of :data:`OPTIONAL`.
+        A key of :data:`OPTIONAL`, or a submodule of one
+        (``"skl2onnx.common.data_types"``).
 
     Returns
     -------
@@ -40,11 +45,12 @@ def import_optional(name):
     >>> import_optional("pandas").__name__
     'pandas'
     """
-    extra, purpose = OPTIONAL[name]
+    package = name.partition(".")[0]
+    extra, purpose = OPTIONAL[package]
     try:
         return importlib.import_module(name)
     except ImportError as exc:
         raise ImportError(
-            f"skvae needs {name} for {purpose}, and it is not installed; "
+            f"skvae needs {package} for {purpose}, and it is not installed; "
             f'install it with: pip install "skvae[{extra}]"'
         ) from exc
