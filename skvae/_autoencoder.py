@@ -50,10 +50,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
         and needs data in [0, 1] (see :class:`BernoulliLikelihood`).
     batch_size : int, default=128
         Rows per mini-batch (all rows when there are fewer).
-    learning_rate_init : float, default=3e-3
+    learning_rate_init : float, default=1e-3
         Adam's step size.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the data).
+    max_iter : int, default=500
+        Maximum number of epochs, a cap: ``early_stopping`` usually ends it first.
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their loss
         stops improving and keep the weights of the best validation epoch.
@@ -161,8 +161,8 @@ class AutoencoderTransformer(_BaseAutoencoder):
         image_shape=None,
         likelihood="gaussian",
         batch_size=128,
-        learning_rate_init=3e-3,
-        max_iter=200,
+        learning_rate_init=1e-3,
+        max_iter=500,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,

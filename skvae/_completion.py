@@ -77,8 +77,9 @@ def complete_rows(vae, encoded, k, generator=None, data_noise=None, m=1):
             data, seen = data.unsqueeze(1), seen.unsqueeze(1)
             if generator is None:  # E[x_missing | x_observed], self-normalised
                 weights = torch.softmax(log_w, dim=1)
-                means = likelihood.conditional_mean(params, data, seen)
-                out.append((weights.unsqueeze(-1) * means).sum(1))
+                out.append(
+                    likelihood.weighted_conditional_mean(params, data, seen, weights)
+                )
                 continue
             if k > 1:  # sampling importance resampling from the k draws
                 weights = torch.softmax(log_w, dim=1).cpu()

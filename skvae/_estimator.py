@@ -79,10 +79,10 @@ class VAETransformer(_BaseAutoencoder):
         Number of epochs over which the KL weight rises linearly to ``beta``.
     batch_size : int, default=128
         Rows per mini-batch (all rows when there are fewer).
-    learning_rate_init : float, default=3e-3
+    learning_rate_init : float, default=1e-3
         Adam's step size.
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the data).
+    max_iter : int, default=500
+        Maximum number of epochs, a cap: ``early_stopping`` usually ends it first.
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their loss
         stops improving and keep the weights of the best validation epoch.
@@ -265,8 +265,8 @@ class VAETransformer(_BaseAutoencoder):
         beta=1.0,
         kl_warmup=0,
         batch_size=128,
-        learning_rate_init=3e-3,
-        max_iter=200,
+        learning_rate_init=1e-3,
+        max_iter=500,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,

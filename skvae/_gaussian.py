@@ -35,6 +35,7 @@ def initial_raw_scales(std, min_scale):
     excess = std.clamp_min(floor) - min_scale
     return excess + torch.log(-torch.expm1(-excess))  # the inverse of softplus
 
+
 @builtin(alias="gaussian")
 class GaussianLikelihood(Likelihood):
     """Diagonal Gaussian p(x | z) with a learned per-feature scale.
@@ -101,6 +102,13 @@ class GaussianLikelihood(Likelihood):
         # each column's mean and standard deviation: the best constant model
         return moments.mean, initial_raw_scales(moments.std, self.min_scale)
 
+    def weighted_conditional_mean(self, params, x, observed, weights):
+        # the mean is the first half of the parameters; the features are
+        # independent given z, so nothing else conditions on the observed
+        return _affine_weighted_conditional_mean(
+            self, GaussianLikelihood, params, x, observed, weights
+        )
+
     def mean(self, params):
         return params.chunk(2, dim=-1)[0]
 
@@ -129,6 +137,20 @@ def _without_autocast(method):
             return method(self, params, *args, **kwargs)
 
     return wrapper
+
+
+def _affine_weighted_conditional_mean(likelihood, base, params, x, observed, weights):
+    """:meth:`Likelihood.weighted_conditional_mean` for a likelihood whose
+    conditional mean is affine in the raw parameters (those of ``base``'s
+    :meth:`conditional_mean`): the weighted parameters, conditioned once.
+    A subclass with its own conditional mean gets the general average."""
+    own = type(likelihood)
+    if own.conditional_mean is not base.conditional_mean or own.mean is not base.mean:
+        return Likelihood.weighted_conditional_mean(
+            likelihood, params, x, observed, weights
+        )
+    mixed = (weights.unsqueeze(-1) * params).sum(-2)
+    return likelihood.conditional_mean(mixed, x.squeeze(-2), observed.squeeze(-2))
 
 
 @builtin
@@ -305,6 +327,13 @@ class FullCovarianceGaussianLikelihood(Likelihood):
     def conditional_mean(self, params, x, observed):
         loc, factor = self._split(params)
         return self._regress(loc, factor, x, observed, 0)
+
+    def weighted_conditional_mean(self, params, x, observed, weights):
+        # the means and the regression on the observed entries are linear in
+        # loc, and the shared factor is the same at every draw
+        return _affine_weighted_conditional_mean(
+            self, FullCovarianceGaussianLikelihood, params, x, observed, weights
+        )
 
     @_without_autocast
     def conditional_sample(self, params, x, observed, generator=None):

@@ -469,6 +469,32 @@ class Likelihood:
         """
         return self.mean(params)
 
+    def weighted_conditional_mean(self, params, x, observed, weights):
+        """The mean of :meth:`conditional_mean` over draws, weighted.
+
+        The imputer's estimate E[x_missing | x_observed] averages the
+        conditional means at k latent draws of a row with their normalised
+        importance weights. This computes that average; a likelihood whose
+        conditional mean is affine in ``params`` (the Gaussians) averages
+        the parameters first and conditions once per row instead of once per
+        draw, which is the same quantity.
+
+        Parameters
+        ----------
+        params : torch.Tensor of shape (..., k, n_params)
+            Raw decoder outputs at k draws per row.
+        x, observed : torch.Tensor of shape (..., 1, n_features)
+            The row's data and observation indicators, shared by its draws.
+        weights : torch.Tensor of shape (..., k)
+            Non-negative, summing to 1 over the draws.
+
+        Returns
+        -------
+        mean : torch.Tensor of shape (..., n_features)
+        """
+        means = self.conditional_mean(params, x, observed)
+        return (weights.unsqueeze(-1) * means).sum(-2)
+
     def conditional_sample(self, params, x, observed, generator=None):
         """One draw from p(x | z) given the observed entries of x.
 

@@ -163,9 +163,7 @@ class MixedLikelihood(Likelihood):
                 f"(sizes={sizes!r}), got {variables!r}."
             )
         if not isinstance(self.masked, bool):
-            raise TypeError(
-                f"{name}: masked must be a boolean, got {self.masked!r}."
-            )
+            raise TypeError(f"{name}: masked must be a boolean, got {self.masked!r}.")
 
     def check_n_features(self, n_features):
         """Raise ``ValueError`` unless the blocks' sizes add up to ``n_features``.
@@ -336,6 +334,20 @@ class MixedLikelihood(Likelihood):
                 lik.conditional_mean(block, data, seen)
                 if per_column
                 else lik.mean(block)
+            ),
+        )
+
+    def weighted_conditional_mean(self, params, x, observed, weights):
+        """:meth:`conditional_mean` averaged over draws, block by block (see
+        :meth:`Likelihood.weighted_conditional_mean`)."""
+        return self._conditional(
+            params,
+            x,
+            observed,
+            lambda lik, block, data, seen, per_column: (
+                lik.weighted_conditional_mean(block, data, seen, weights)
+                if per_column
+                else (weights.unsqueeze(-1) * lik.mean(block)).sum(-2)
             ),
         )
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+import skvae
 from skvae import (
     BernoulliLikelihood,
     CategoricalLikelihood,
@@ -205,3 +206,52 @@ def test_incomplete_likelihoods_are_a_type_error_at_the_start_of_fit(partial):
         with pytest.raises(TypeError, match=missing):
             (vae.partial_fit if partial else vae.fit)(X)
         assert not hasattr(vae, "module_")
+
+
+@pytest.mark.parametrize(
+    "likelihood, n_features",
+    [
+        (skvae.GaussianLikelihood(), 5),
+        (skvae.FullCovarianceGaussianLikelihood(), 5),
+        (skvae.BernoulliLikelihood(), 5),
+    ],
+)
+def test_weighted_conditional_mean_is_the_weighted_average(likelihood, n_features):
+    """The Gaussians condition once on averaged parameters: the same number as
+    averaging the conditional means of every draw."""
+    from skvae._likelihoods import Likelihood
+
+    gen = torch.Generator().manual_seed(0)
+    n, k = 7, 11
+    params = torch.randn(
+        n, k, likelihood.n_params(n_features), generator=gen, dtype=torch.float64
+    )
+    shared = likelihood.n_shared_params(n_features)
+    if shared:  # shared parameters are the same in every row, as decoded
+        params[..., -shared:] = params[0, 0, -shared:]
+    x = torch.randn(n, 1, n_features, generator=gen, dtype=torch.float64)
+    observed = (torch.rand(n, 1, n_features, generator=gen) > 0.4).double()
+    weights = torch.softmax(torch.randn(n, k, generator=gen, dtype=torch.float64), 1)
+    fast = likelihood.weighted_conditional_mean(params, x, observed, weights)
+    slow = Likelihood.weighted_conditional_mean(
+        likelihood, params, x, observed, weights
+    )
+    assert fast.shape == (n, n_features)
+    torch.testing.assert_close(fast, slow, rtol=1e-10, atol=1e-12)
+
+
+def test_a_subclass_with_its_own_conditional_mean_gets_the_general_average():
+    class Shifted(skvae.GaussianLikelihood):
+        def conditional_mean(self, params, x, observed):
+            return torch.exp(super().conditional_mean(params, x, observed))
+
+    lik = Shifted()
+    gen = torch.Generator().manual_seed(1)
+    params = torch.randn(3, 4, 6, generator=gen, dtype=torch.float64)
+    x = torch.zeros(3, 1, 3, dtype=torch.float64)
+    observed = torch.zeros(3, 1, 3, dtype=torch.float64)
+    weights = torch.full((3, 4), 0.25, dtype=torch.float64)
+    expected = torch.exp(params[..., :3]).mean(1)
+    torch.testing.assert_close(
+        lik.weighted_conditional_mean(params, x, observed, weights), expected
+    )

@@ -21,7 +21,7 @@ def digits():
 @pytest.mark.parametrize("Estimator", [VAETransformer, AutoencoderTransformer])
 def test_auto_is_the_default(Estimator):
     assert Estimator().early_stopping == "auto"
-    assert Estimator().learning_rate_init == 3e-3
+    assert Estimator().max_iter == 500
 
 
 @pytest.mark.parametrize(
