@@ -318,6 +318,40 @@ best_validation_score_, kl_per_component_, n_active_components_, tabular_
         condition, _ = target_rows(self, y, Z.shape[0])
         return self._decode_given(Z, condition)
 
+    def encode_condition(self, y):
+        """The condition rows the decoder reads for the targets y.
+
+        Class labels become one-hot rows, in the order of ``classes_``;
+        continuous targets are standardised, ``(y - y_mean_) / y_scale_``.
+        These rows are the ``condition`` input of the graphs that
+        :func:`skvae.to_onnx` exports for ``inverse_transform`` and
+        ``sample``.
+
+        Parameters
+        ----------
+        y : label, target or array-like of shape (n_targets,) or \
+(n_targets, n_conditions_)
+            One target (a label, or one value per target column) or several.
+            Labels not seen in ``fit`` are refused by name.
+
+        Returns
+        -------
+        condition : ndarray of shape (n_targets, n_conditions_)
+            float64; cast it to the dtype of an exported graph.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skvae import ConditionalVAE
+        >>> X = np.random.RandomState(0).rand(40, 4)
+        >>> cvae = ConditionalVAE(max_iter=1, random_state=0).fit(X, ["a", "b"] * 20)
+        >>> cvae.encode_condition(["b", "a"])
+        array([[0., 1.],
+               [1., 0.]])
+        """
+        check_is_fitted(self)
+        return target_rows(self, y, None)[0]
+
     def sample(
         self, n_samples=1, *, y=None, X=None, random_state=None, decoder_noise=False
     ):

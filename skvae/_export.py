@@ -5,6 +5,8 @@ do, then hands the fitted module to :mod:`skvae._onnx_export` (the torch
 side). onnx is imported only when a model is exported.
 """
 
+import json
+
 import numpy as np
 import torch
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -41,7 +43,7 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
 
     Parameters
     ----------
-    estimator : VAETransformer or AutoencoderTransformer
+    estimator : VAETransformer, ConditionalVAE or AutoencoderTransformer
         A fitted estimator (any architecture: the MLP, ``"conv"``, or a
         :class:`CustomArchitecture` whose modules ``torch.export`` can trace;
         any likelihood).
@@ -58,13 +60,38 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
         - ``"transform"``: input ``X``, output ``Z``, the means of q(z | x);
         - ``"inverse_transform"``: input ``Z`` (latent rows), output
           ``X_mean``, the mean of p(x | z);
-        - ``"sample"`` (:class:`VAETransformer` only): inputs ``X`` and
+        - ``"sample"`` (variational models, not
+          :class:`AutoencoderTransformer`): inputs ``X`` and
           ``noise`` (standard normal draws of shape ``(n_samples,
           n_components)``), output ``X_sample``, the decoder mean at
           ``z = mu(x) + sigma(x) * noise``: ``sample(X=X)`` with the noise
           drawn by the caller (repeat rows of X for several draws each).
           Samples from the prior are ``"inverse_transform"`` of standard
           normal rows.
+
+        For a :class:`ConditionalVAE`, whose decoder reads the target y
+        beside z (its encoder does not: ``"transform"`` is as above), the
+        decoding graphs take one more input, ``condition``, of shape
+        ``(n_rows, n_conditions_)`` and the graph's dtype, one row per latent
+        row (or row of X):
+
+        - ``"inverse_transform"``: inputs ``Z`` and ``condition``, output
+          ``X_mean``, ``inverse_transform(Z, y)``;
+        - ``"sample"``: inputs ``X``, ``condition`` and ``noise``, output
+          ``X_sample``, ``sample(1, X=X, y=y)`` with the caller's noise;
+          ``sample(n, y=y)`` (new rows of the classes y) is
+          ``"inverse_transform"`` of standard normal rows with their
+          condition rows.
+
+        ``condition`` holds y as the decoder reads it, which
+        :meth:`ConditionalVAE.encode_condition` computes: one-hot rows in
+        the order of ``classes_`` for class labels, ``(y - y_mean_) /
+        y_scale_`` for continuous targets. The graph takes this rather than
+        y itself so that one input serves class labels of any type (strings,
+        which an ONNX graph traced from torch cannot read, included) and
+        continuous targets alike; a service without Python builds it from
+        the model's metadata (``skvae_classes``, or ``skvae_y_mean`` and
+        ``skvae_y_scale``, as JSON lists).
     target_opset : int or None, default=None
         ONNX opset of the graph, 18 or newer; None for torch's default.
 
@@ -72,7 +99,8 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
     -------
     model : onnx.ModelProto
         The ONNX model; its ``metadata_props`` name the estimator, the method
-        and the skvae version.
+        and the skvae version, and for a graph with a ``condition`` input
+        how to encode it (see ``method``).
 
     Raises
     ------
@@ -94,7 +122,10 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
     Notes
     -----
     The decoder's noise (``sample(decoder_noise=True)``) is not exported;
-    ``"sample"`` returns decoder means, as ``sample`` does by default.
+    ``"sample"`` returns decoder means, as ``sample`` does by default. Nor is
+    a :class:`ConditionalVAE`'s ``sample(n)`` without y, which draws the
+    classes from ``class_prior_``: draw them in the caller and feed their
+    one-hot rows as ``condition``.
     onnxruntime's CPU provider has no float64 convolutions, so export
     ``architecture="conv"`` models with float32 X to run them there (the
     float64 graph is valid ONNX all the same).
@@ -114,12 +145,28 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
     >>> Z = session.run(None, {"X": X})[0]
     >>> np.allclose(Z, vae.transform(X), rtol=1e-5, atol=1e-6)
     True
+
+    A conditional model's decoder, given the classes to decode with:
+
+    >>> from skvae import ConditionalVAE
+    >>> y = np.arange(100) % 3
+    >>> cvae = ConditionalVAE(2, hidden_layer_sizes=(16,), max_iter=2,
+    ...                       random_state=0).fit(X, y)
+    >>> Z = cvae.transform(X)
+    >>> model = to_onnx(cvae, Z, method="inverse_transform")
+    >>> [i.name for i in model.graph.input]
+    ['Z', 'condition']
+    >>> condition = cvae.encode_condition(y).astype(np.float32)
+    >>> session = ort.InferenceSession(model.SerializeToString())
+    >>> X_mean = session.run(None, {"Z": Z, "condition": condition})[0]
+    >>> np.allclose(X_mean, cvae.inverse_transform(Z, y), rtol=1e-5, atol=1e-6)
+    True
     """
     if not isinstance(estimator, _BaseAutoencoder):
         raise TypeError(
-            "skvae.to_onnx exports a VAETransformer or an AutoencoderTransformer, "
-            f"got {type(estimator).__name__}; for a pipeline, `import skvae.onnx` "
-            "and use skl2onnx.to_onnx(pipeline, X[:1])."
+            "skvae.to_onnx exports a VAETransformer, a ConditionalVAE or an "
+            f"AutoencoderTransformer, got {type(estimator).__name__}; for a "
+            "pipeline, `import skvae.onnx` and use skl2onnx.to_onnx(pipeline, X[:1])."
         )
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}.")
@@ -153,6 +200,8 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
         "skvae_estimator": name,
         "skvae_method": method,
     }
+    if module.n_conditions and method != "transform":
+        metadata.update(_condition_metadata(estimator))
     return export_module(
         module,
         estimator.likelihood_,
@@ -161,3 +210,17 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
         opset=target_opset,
         metadata=metadata,
     )
+
+
+def _condition_metadata(estimator):
+    """How to build the ``condition`` input, for a service without Python:
+    the classes (one-hot in their order), or the targets' mean and scale."""
+    meta = {"skvae_n_conditions": str(estimator.n_conditions_)}
+    if hasattr(estimator, "classes_"):
+        meta["skvae_condition"] = "one-hot rows in the order of skvae_classes"
+        meta["skvae_classes"] = json.dumps(estimator.classes_.tolist())
+    else:
+        meta["skvae_condition"] = "(y - skvae_y_mean) / skvae_y_scale"
+        meta["skvae_y_mean"] = json.dumps(estimator.y_mean_.tolist())
+        meta["skvae_y_scale"] = json.dumps(estimator.y_scale_.tolist())
+    return meta

@@ -21,13 +21,21 @@ from torch import nn
 
 from ._optional import import_optional
 
-__all__ = ["METHODS", "MIN_OPSET", "export_module"]
+__all__ = ["METHODS", "CONDITIONAL_METHODS", "MIN_OPSET", "export_module"]
 
 #: the exportable methods -> (input names, output name)
 METHODS = {
     "transform": (("X",), "Z"),
     "inverse_transform": (("Z",), "X_mean"),
     "sample": (("X", "noise"), "X_sample"),
+}
+
+#: the same for a conditional module (``n_conditions > 0``): its decoder also
+#: reads ``condition``, the encoded target rows (one per row), beside z
+CONDITIONAL_METHODS = {
+    "transform": (("X",), "Z"),
+    "inverse_transform": (("Z", "condition"), "X_mean"),
+    "sample": (("X", "condition", "noise"), "X_sample"),
 }
 
 #: the oldest ONNX opset the dynamo exporter writes
@@ -72,10 +80,34 @@ class _Sample(nn.Module):
         return self.likelihood.mean(self.module.decode(z))
 
 
+class _ConditionalInverseTransform(_InverseTransform):
+    """``inverse_transform(Z, y)``: the mean of p(x | z, c) at latent rows,
+    given their condition rows c."""
+
+    def forward(self, z, condition):
+        return self.likelihood.mean(self.module.decode(z, condition))
+
+
+class _ConditionalSample(_Sample):
+    """``sample(X=..., y=...)``: the decoder mean given the condition rows c at
+    ``z = mu(x) + sigma(x) * noise``."""
+
+    def forward(self, x, condition, noise):
+        loc, log_scale = self.module.encode(x)
+        z = self.module.reparameterize(loc, log_scale, noise)
+        return self.likelihood.mean(self.module.decode(z, condition))
+
+
 _WRAPPERS = {
     "transform": _Transform,
     "inverse_transform": _InverseTransform,
     "sample": _Sample,
+}
+
+_CONDITIONAL_WRAPPERS = {
+    "transform": _Transform,  # the encoder q(z | x) reads no condition
+    "inverse_transform": _ConditionalInverseTransform,
+    "sample": _ConditionalSample,
 }
 
 
@@ -106,7 +138,9 @@ def export_module(module, likelihood, method, dtype, *, opset=None, metadata=Non
         Its likelihood, whose ``mean`` maps decoder outputs to data space.
     method : {"transform", "inverse_transform", "sample"}
         What the graph computes (see :data:`METHODS` for its inputs and
-        output).
+        output, and :data:`CONDITIONAL_METHODS` for a module whose decoder
+        reads ``n_conditions`` condition columns: an input ``condition`` of
+        that width, one row per latent row, besides).
     dtype : torch.dtype
         ``torch.float32`` or ``torch.float64``: the graph's input, weights and
         output.
@@ -152,13 +186,16 @@ def export_module(module, likelihood, method, dtype, *, opset=None, metadata=Non
             f"skvae exports ONNX opset {MIN_OPSET} or newer (torch.onnx's "
             f"exporter), got target_opset={opset}."
         )
-    names, output = METHODS[method]
+    conditional = bool(getattr(module, "n_conditions", 0))
+    names, output = (CONDITIONAL_METHODS if conditional else METHODS)[method]
+    wrapper = (_CONDITIONAL_WRAPPERS if conditional else _WRAPPERS)[method]
     module = copy.deepcopy(module).to(device="cpu", dtype=dtype).eval()
-    net = _WRAPPERS[method](module, likelihood).eval()
+    net = wrapper(module, likelihood).eval()
     widths = {
         "X": module.spec["n_features"],
         "Z": module.n_components,
         "noise": module.n_components,
+        "condition": getattr(module, "n_conditions", 0),
     }
     # two rows: torch.export specialises a batch of one to the constant 1
     args = tuple(torch.zeros(2, widths[name], dtype=dtype) for name in names)

@@ -1,13 +1,17 @@
 """skl2onnx converters for skvae's estimators, registered on import.
 
-One line makes scikit-learn pipelines holding a :class:`~skvae.VAETransformer`
-or an :class:`~skvae.AutoencoderTransformer` convertible by skl2onnx, as
-other skl2onnx extensions (onnxmltools' XGBoost and LightGBM converters) do::
+One line makes scikit-learn pipelines holding a :class:`~skvae.VAETransformer`,
+a :class:`~skvae.ConditionalVAE` or an :class:`~skvae.AutoencoderTransformer`
+convertible by skl2onnx, as other skl2onnx extensions (onnxmltools' XGBoost
+and LightGBM converters) do::
 
     import skvae.onnx  # noqa: F401  (registers skvae's skl2onnx converters)
 
 The converter embeds the graph of :func:`skvae.to_onnx` (``transform``, in
-the pipeline's dtype and opset) in the pipeline's graph. This module needs
+the pipeline's dtype and opset) in the pipeline's graph. A
+:class:`~skvae.ConditionalVAE` converts too: its ``transform`` (the encoder
+q(z | x)) reads X only, so the pipeline's graph needs no y, just as
+``pipeline.transform`` does not. This module needs
 the ``onnx`` extra (``pip install "skvae[onnx]"``); ``import skvae`` never
 imports it.
 
@@ -33,6 +37,7 @@ Examples
 import numpy as np
 
 from ._autoencoder import AutoencoderTransformer
+from ._conditional import ConditionalVAE
 from ._estimator import VAETransformer
 from ._export import to_onnx
 from ._onnx_export import MIN_OPSET
@@ -41,7 +46,7 @@ from ._optional import import_optional
 __all__ = ["register_converters", "CONVERTED"]
 
 #: the estimators whose converters :func:`register_converters` registers
-CONVERTED = (VAETransformer, AutoencoderTransformer)
+CONVERTED = (VAETransformer, ConditionalVAE, AutoencoderTransformer)
 
 
 def _shape_calculator(operator):
@@ -85,8 +90,9 @@ def register_converters():
     """Register skvae's shape calculators and converters with skl2onnx.
 
     Run on ``import skvae.onnx``; call it again only after something else
-    replaced them. The aliases are ``"SkvaeVAETransformer"`` and
-    ``"SkvaeAutoencoderTransformer"``.
+    replaced them. The aliases are ``"SkvaeVAETransformer"``,
+    ``"SkvaeConditionalVAE"`` and ``"SkvaeAutoencoderTransformer"`` (skl2onnx
+    looks converters up by the exact class, so a subclass needs its own).
 
     Returns
     -------

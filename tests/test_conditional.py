@@ -7,6 +7,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -148,6 +149,40 @@ def test_string_labels_and_continuous_targets(digits):
     # integers meant as numbers
     ints = ConditionalVAE(**TINY, target="continuous").fit(X[:90], y[:90])
     assert ints.n_conditions_ == 1 and ints.y_mean_.shape == (1,)
+
+
+def test_encode_condition_is_what_the_decoder_reads(digits):
+    """One-hot rows in the order of classes_, or standardised targets: the
+    decoder given them is inverse_transform given y (the ONNX graphs'
+    ``condition`` input)."""
+    X, y = digits
+    names = np.array(["zero", "one", "two"])[y[:90] % 3]
+    est = ConditionalVAE(**TINY).fit(X[:90], names)
+    labels = np.array(["two", "one", "two"])
+    before = labels.copy()
+    condition = est.encode_condition(labels)
+    np.testing.assert_array_equal(condition, [[0, 1, 0], [1, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(labels, before)
+    assert condition.dtype == np.float64
+    np.testing.assert_array_equal(est.encode_condition("zero"), [[0, 0, 1]])
+    Z = est.transform(X[:3])
+    np.testing.assert_array_equal(
+        est._decode_given(Z, condition), est.inverse_transform(Z, labels)
+    )
+    targets = np.random.RandomState(0).normal(3.0, 2.0, size=(90, 2))
+    cont = ConditionalVAE(**TINY).fit(X[:90], targets)
+    np.testing.assert_allclose(
+        cont.encode_condition(targets[:5]),
+        (targets[:5] - targets.mean(0)) / targets.std(0),
+        rtol=1e-12,
+    )
+    assert cont.encode_condition([0.5, -1.0]).shape == (1, 2)  # one target
+    with pytest.raises(ValueError, match="labels not seen in fit"):
+        est.encode_condition(["three"])
+    with pytest.raises(ValueError, match="fitted on 2 target column"):
+        cont.encode_condition(np.zeros((4, 3)))
+    with pytest.raises(NotFittedError):
+        ConditionalVAE().encode_condition([0])
 
 
 def test_tables_mixed_types(digits):

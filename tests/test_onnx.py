@@ -325,7 +325,9 @@ def test_unfitted_is_refused(cls, method):
 
 def test_bad_arguments_are_refused():
     est = fitted("mlp-gaussian-64")
-    with pytest.raises(TypeError, match="VAETransformer or an Autoencoder"):
+    with pytest.raises(
+        TypeError, match="VAETransformer, a ConditionalVAE or an Autoencoder"
+    ):
         to_onnx(PCA(2).fit(_data(64)))
     with pytest.raises(TypeError, match="import skvae.onnx"):
         to_onnx(make_pipeline(est))
