@@ -31,10 +31,11 @@ to SMOTE's in the same process. ADASYN refuses some sets (no minority row
 with majority neighbours); its medians are then over the seeds it ran on,
 and the count of refusals is printed.
 
-Run from the repository root, one thread::
+Run from the repository root, with ``SKVAE_NUM_THREADS=1 OMP_NUM_THREADS=1``
+in the environment (one thread)::
 
-    SKVAE_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_oversampling.py
-    SKVAE_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_oversampling.py --quick
+    python benchmarks/bench_oversampling.py            # about 1 minute here
+    python benchmarks/bench_oversampling.py --quick    # 2 seeds, 2 tables
 """
 
 import argparse
@@ -180,9 +181,7 @@ def main():
                 if not rows:
                     print(f"  {name:<8} refused on every seed")
                     continue
-                med[name] = {
-                    k: float(np.median([r[k] for r in rows])) for k in rows[0]
-                }
+                med[name] = {k: float(np.median([r[k] for r in rows])) for k in rows[0]}
             smote_time = med["smote"]["time"]
             for name, m in med.items():
                 refused = n_seeds - sum(name in r for r in runs)
