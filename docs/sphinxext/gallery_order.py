@@ -9,6 +9,7 @@ ORDER = [
     "plot_latent_space.py",
     "plot_sampling.py",
     "plot_interpolation.py",
+    "plot_conditional_digits.py",
     "plot_grid_search.py",
     "plot_vs_pca.py",
     "plot_beta_warmup.py",
