@@ -89,7 +89,7 @@ class ThreadChooser:
         block=4,
         rounds=3,
         margin=0.05,
-        window=16,
+        window=4,
         drift=1.5,
         clear=2.0,
         decided=None,
