@@ -263,3 +263,42 @@ def test_conv_fitted_on_cuda_saves_and_loads_on_cpu(tmp_path, X):
     )
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", script], check=True, env=env)
+
+
+def test_conditional_vae_on_cuda_draws_the_asked_classes_and_loads_on_cpu(tmp_path):
+    import skvae
+
+    X, y = load_digits(return_X_y=True)
+    X = X[:600] / 16.0
+    y = y[:600]
+    cvae = skvae.ConditionalVAE(
+        2, hidden_layer_sizes=(32,), max_iter=3, device="cuda", random_state=0
+    ).fit(X, y)
+    assert next(cvae.module_.parameters()).is_cuda
+    samples = cvae.sample(6, y=[3] * 6, random_state=0)
+    assert samples.shape == (6, 64) and np.isfinite(samples).all()
+    np.testing.assert_array_equal(samples, cvae.sample(6, y=[3] * 6, random_state=0))
+    cvae.save(tmp_path / "cvae.safetensors")
+    loaded = skvae.load(tmp_path / "cvae.safetensors")
+    assert loaded.device_.type == "cpu"
+    np.testing.assert_allclose(
+        loaded.transform(X), cvae.transform(X), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_to_onnx_of_a_model_fitted_on_cuda_agrees_with_it(X):
+    """Export copies the module to the CPU; the graph agrees with the GPU's
+    own transform, and the fitted model stays on the GPU."""
+    ort = pytest.importorskip("onnxruntime")
+    import skvae
+
+    vae = VAETransformer(
+        2, hidden_layer_sizes=(32,), max_iter=3, device="cuda", random_state=0
+    ).fit(X)
+    X32 = X.astype(np.float32)
+    model = skvae.to_onnx(vae, X32[:1])
+    assert next(vae.module_.parameters()).is_cuda
+    session = ort.InferenceSession(model.SerializeToString())
+    name = session.get_inputs()[0].name
+    (Z,) = session.run(None, {name: X32})
+    np.testing.assert_allclose(Z, vae.transform(X32), rtol=1e-4, atol=1e-5)
