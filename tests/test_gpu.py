@@ -275,9 +275,9 @@ def test_conditional_vae_on_cuda_draws_the_asked_classes_and_loads_on_cpu(tmp_pa
         2, hidden_layer_sizes=(32,), max_iter=3, device="cuda", random_state=0
     ).fit(X, y)
     assert next(cvae.module_.parameters()).is_cuda
-    samples = cvae.sample(6, y=[3] * 6, random_state=0)
+    samples = cvae.sample(6, y=3, random_state=0)
     assert samples.shape == (6, 64) and np.isfinite(samples).all()
-    np.testing.assert_array_equal(samples, cvae.sample(6, y=[3] * 6, random_state=0))
+    np.testing.assert_array_equal(samples, cvae.sample(6, y=3, random_state=0))
     cvae.save(tmp_path / "cvae.safetensors")
     loaded = skvae.load(tmp_path / "cvae.safetensors")
     assert loaded.device_.type == "cpu"
