@@ -32,6 +32,7 @@ Run from the repository root::
     python benchmarks/bench_conv_mnist.py --epochs 5 --n-train 20000   # CPU budget
     python benchmarks/bench_conv_mnist.py --epochs 1 --n-train 2000 --test-rows 50 \\
         --k 100 --speed-rows 2000                                # smoke run
+    python benchmarks/bench_conv_mnist.py --figure conv_mnist.png   # and the figure
 """
 
 import argparse
@@ -195,6 +196,11 @@ def main(argv=None):
     )
     parser.add_argument("--models", nargs="+", default=["mlp", "conv"])
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument(
+        "--figure",
+        help="write prior samples and a latent interpolation of each model here "
+        "(the gallery's plot_conv_vae.py at MNIST size; needs matplotlib)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -213,7 +219,7 @@ def main(argv=None):
     X_test = (rng.random(X_test.shape, dtype=np.float32) < X_test).astype(np.float32)
     X_test = X_test[np.sort(rows)].astype(np.float64)
 
-    results = {}
+    results, fitted = {}, {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for name, vae in make_models(args).items():
@@ -227,6 +233,7 @@ def main(argv=None):
             start = time.perf_counter()
             vae.sample(10_000, random_state=0)
             samples_per_s = 10_000 / (time.perf_counter() - start)
+            fitted[name] = vae
             results[name] = {
                 "test_nll": nll,
                 "test_elbo": elbo,
@@ -278,6 +285,33 @@ def main(argv=None):
         )
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
+    if args.figure and fitted:
+        write_figure(fitted, X_test, args.figure)
+
+
+def write_figure(models, X_test, path, n=10):
+    """Rows of prior samples and of an interpolation between two test digits
+    (its end points included), per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2 * len(models), n, figsize=(n, 2.3 * len(models)))
+    for i, (name, vae) in enumerate(models.items()):
+        rows = {
+            "prior samples": vae.sample(n, random_state=0),
+            "interpolation": vae.interpolate(X_test[[0]], X_test[[1]], n_steps=n)[0],
+        }
+        for k, (what, images) in enumerate(rows.items()):
+            for j, image in enumerate(images):
+                ax = axes[2 * i + k, j]
+                ax.imshow(image.reshape(28, 28), cmap="gray_r", vmin=0, vmax=1)
+                ax.set_axis_off()
+            axes[2 * i + k, 0].set_title(f"{name}: {what}", loc="left", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"figure written to {path}")
 
 
 if __name__ == "__main__":
