@@ -207,9 +207,8 @@ def thread_policy(module, batch_size, device, *, data_parallel=False):
     around each optimisation step) and ``n_threads`` (the count in use). On
     a CPU with more than one thread and no ``SKVAE_NUM_THREADS``, the count
     is measured (:class:`ThreadChooser`), starting from the decision of the
-    last call on a model of the same shape if there was one; otherwise it is
-    fixed: the
-    variable's count, torch's on other devices, the size rule
+    last call on a model of the same shape if there was one. Otherwise it is
+    fixed: the variable's count, torch's on other devices, the size rule
     (:func:`cpu_threads_for`) for data-parallel training.
     """
     before = torch.get_num_threads()
