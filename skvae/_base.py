@@ -464,7 +464,7 @@ class _BaseAutoencoder(
         X_original : ndarray of shape (n_samples, n_features_in_)
             Decoded data, in the latent points' floating dtype.
             A DataFrame with the fitted columns and dtypes when the model
-            was fitted on a mixed-type DataFrame (see ``tabular_``).
+            was fitted on a DataFrame as a table (see ``tabular_``).
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")

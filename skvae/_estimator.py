@@ -70,9 +70,9 @@ class VAETransformer(_BaseAutoencoder):
     image_shape : tuple of int or None, default=None
         ``(channels, height, width)`` of the rows of X for ``"conv"``.
     likelihood : {"gaussian", "bernoulli"} or Likelihood, default="gaussian"
-        Observation model p(x | z). ``"gaussian"`` learns a mean and a scale
-        per feature (see :class:`GaussianLikelihood`); ``"bernoulli"`` needs
-        data in [0, 1] (see :class:`BernoulliLikelihood`).
+        Observation model p(x | z): ``"gaussian"`` (:class:`GaussianLikelihood`)
+        or ``"bernoulli"`` (data in [0, 1]). Under ``"gaussian"`` on the MLP a
+        DataFrame is a table (``tabular_``), whatever its dtypes.
     beta : float, default=1.0
         Weight of the KL term (beta-VAE); 1 gives the ELBO.
     kl_warmup : int, default=0
@@ -114,9 +114,9 @@ class VAETransformer(_BaseAutoencoder):
         Data is then standardized per column inside the model, and
         ``inverse_transform`` and ``sample`` return complete rows.
     numeric_scaling : {"standard", "quantile"}, default="standard"
-        How numeric columns are scaled for their Gaussian likelihood when the
-        data goes through ``tabular_`` (a DataFrame with non-numeric columns,
-        or ``missing="mask"``): ``"standard"`` standardizes each column;
+        How numeric columns are scaled when the data goes through ``tabular_``
+        (any DataFrame under the default Gaussian likelihood on the MLP, or
+        ``missing="mask"``): ``"standard"`` standardizes each column;
         ``"quantile"`` maps each column through its empirical quantiles
         (at most 1,000) to a standard normal, for skewed, heavy-tailed or
         multi-modal columns, and maps decoded values back, so they stay in
@@ -193,8 +193,8 @@ class VAETransformer(_BaseAutoencoder):
         nats; the others have collapsed to the prior and carry no
         information about x.
     tabular_ : TabularEncoder
-        Only when fitted on a DataFrame with boolean, categorical, object or
-        string columns, with ``missing="mask"`` or with
+        Only when fitted on a DataFrame (any, with the default Gaussian MLP;
+        one with non-numeric columns otherwise), ``missing="mask"`` or
         ``numeric_scaling="quantile"``: the encoding of the columns (numeric
         ones scaled by ``numeric_scaling``, booleans as 0/1, categorical
         ones one-hot over the categories seen in fit). The likelihood is

@@ -19,9 +19,10 @@ __all__ = ["to_onnx", "TABLE_REFUSAL"]
 
 #: why a model fitted on a table is not exported, and what to do instead
 TABLE_REFUSAL = (
-    "{name} was fitted on a table (a mixed-type DataFrame, missing='mask' or "
+    "{name} was fitted on a table (a DataFrame, missing='mask' or "
     "numeric_scaling='quantile'), whose encoding runs in Python and is not "
-    "exported to ONNX. Fit the equivalent scikit-learn pipeline instead, which "
+    "exported to ONNX. Fit on X.to_numpy() when every column is a number "
+    "(scaled first), or fit the equivalent scikit-learn pipeline, which "
     "converts: make_pipeline(make_column_transformer((StandardScaler(), "
     "numeric_columns), (OneHotEncoder(sparse_output=False), categorical_columns)), "
     "{name}(...)), with a SimpleImputer in front of columns with missing "

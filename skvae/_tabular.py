@@ -48,16 +48,23 @@ __all__ = [
 ]
 
 
-def needs_tabular(X, allow_missing, numeric="standard"):
+def needs_tabular(X, allow_missing, numeric="standard", numbers_as_table=False):
     """Whether X must go through :class:`TabularEncoder` rather than check_array.
 
     True when missing values are allowed, when numeric columns are not
     modelled as given (``numeric != "standard"``), or when X is a DataFrame
-    with a boolean, categorical, object or string column.
+    that is a table: one with a boolean, categorical, object or string
+    column, or, with ``numbers_as_table`` (the estimators' default Gaussian
+    likelihood on the MLP), any DataFrame, its columns then scaled one by
+    one whatever their dtypes.
     """
     if allow_missing or numeric != "standard":
         return True
-    return is_frame(X) and not all(_is_number(d) for d in X.dtypes)
+    if not is_frame(X):
+        return False
+    if not all(_is_number(d) for d in X.dtypes):
+        return True
+    return numbers_as_table
 
 
 class TabularEncoder:
@@ -216,6 +223,11 @@ class TabularEncoder:
                     "use missing='mask' to train on incomplete rows."
                 )
 
+    def _all_numeric(self):
+        """Whether every column is numeric, so that an array (its columns
+        in the fitted order) can stand for the fitted DataFrame."""
+        return all(isinstance(kind, _Numeric) for kind in self.kinds_)
+
     def transform(self, X, owner="TabularEncoder", handle_unknown="error"):
         """Encode X as a float matrix, with observation indicators if allowed.
 
@@ -229,8 +241,9 @@ class TabularEncoder:
                 "handle_unknown must be 'error' or 'missing', got "
                 f"{handle_unknown!r}."
             )
-        if self.frame_:
-            if not is_frame(X):
+        frame = is_frame(X)
+        if self.frame_ and not (not frame and self._all_numeric()):
+            if not frame:
                 raise TypeError(
                     f"{owner} was fitted on a DataFrame, whose columns it encodes "
                     "one by one; pass a DataFrame with the same columns, not "
@@ -239,9 +252,10 @@ class TabularEncoder:
             columns = [X.iloc[:, j] for j in range(X.shape[1])]
             dtype = np.float64
         else:
-            X = self._check_array(X)
+            X, frame = self._check_array(X), False
             columns = [X[:, j] for j in range(X.shape[1])]
-            dtype = X.dtype
+            # a table's encoding is float64, whether its rows come as a frame
+            dtype = np.float64 if self.frame_ else X.dtype
         if len(columns) != self.n_columns:
             raise ValueError(
                 f"X has {len(columns)} features, but {owner} is expecting "
@@ -255,7 +269,7 @@ class TabularEncoder:
         blocks, observed = [], []
         for j in self.order_:
             kind, column, name = self.kinds_[j], columns[j], self.columns_[j]
-            if self.frame_:
+            if frame:
                 check_dtype(column.dtype, name)
                 if isinstance(kind, _Boolean):
                     kind.check_column(column, name)
@@ -273,7 +287,7 @@ class TabularEncoder:
                         "missing values."
                     )
             else:
-                values = as_float(column) if self.frame_ else column.astype(np.float64)
+                values = as_float(column) if frame else column.astype(np.float64)
                 if np.isinf(values).any():
                     raise ValueError(
                         f"Input X contains infinity (column {self.columns_[j]!r})."

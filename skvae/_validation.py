@@ -53,6 +53,19 @@ class _InputChecks:
         """Whether X may hold missing values (``missing="mask"``)."""
         return self.missing == "mask"
 
+    def _numbers_as_table(self):
+        """Whether a DataFrame of numbers is a table (its columns scaled one
+        by one, a DataFrame back): under the default ``likelihood="gaussian"``
+        on the MLP. Another likelihood, or a convolutional or custom network,
+        models the numbers as given, as an array."""
+        likelihood, architecture = self.likelihood, self.architecture
+        return bool(
+            isinstance(likelihood, str)
+            and likelihood == "gaussian"
+            and isinstance(architecture, str)
+            and architecture == "mlp"
+        )
+
     def _make_likelihood(self, n_features):
         """The likelihood ``fit`` trains on ``n_features`` encoded columns: the
         table encoder's, else :func:`~skvae._likelihoods.make_likelihood`'s."""
@@ -94,7 +107,13 @@ class _InputChecks:
     def _validated(self, X, *, reset):
         X = self._check_array_type(X)
         if (
-            reset and needs_tabular(X, self._allows_missing(), self.numeric_scaling)
+            reset
+            and needs_tabular(
+                X,
+                self._allows_missing(),
+                self.numeric_scaling,
+                numbers_as_table=self._numbers_as_table(),
+            )
         ) or (not reset and hasattr(self, "tabular_")):
             X = self._check_table(X, reset=reset)  # its likelihood fits it
             if not reset:
@@ -153,7 +172,7 @@ class _InputChecks:
         return X
 
     def _check_table(self, X, *, reset):
-        """Encode a mixed-type or incomplete table with ``tabular_``.
+        """Encode a table (a DataFrame, or incomplete data) with ``tabular_``.
 
         On ``reset`` the encoder is fitted and stored as ``tabular_``; it
         scales numeric columns (``numeric_scaling``), one-hot encodes
@@ -172,9 +191,9 @@ class _InputChecks:
             # the encoder picks each column's likelihood; only the default stands
             if not (isinstance(self.likelihood, str) and self.likelihood == "gaussian"):
                 raise ValueError(
-                    "Mixed-type or incomplete data, and numeric_scaling='quantile', "
-                    "are modelled column by column (Gaussian, Bernoulli or "
-                    "categorical by dtype); they need "
+                    "Mixed-type DataFrames, incomplete data and "
+                    "numeric_scaling='quantile' are modelled column by column "
+                    "(Gaussian, Bernoulli or categorical by dtype); they need "
                     f"likelihood='gaussian', got {self.likelihood!r}."
                 )
             _check_feature_names(self, X, reset=True)

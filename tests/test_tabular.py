@@ -163,16 +163,19 @@ def test_mixed_frame_column_checks(tmp_path):
     )
 
 
-def test_numeric_frame_and_arrays_unchanged():
+def test_numeric_frame_is_a_table_and_arrays_unchanged():
     df = _frame().drop(columns=["colour", "shape", "flag"])
-    vae = _vae().fit(df)
-    assert not hasattr(vae, "tabular_")
-    assert isinstance(vae.sample(3, random_state=0), np.ndarray)
-    # refitting on numeric data drops a previous table encoding
-    vae.fit(_frame())
+    vae = _vae().fit(df)  # every DataFrame is a table under the Gaussian default
     assert hasattr(vae, "tabular_")
+    assert isinstance(vae.sample(3, random_state=0), pd.DataFrame)
+    # refitting on an array drops the table encoding
     vae.fit(df.to_numpy())
     assert not hasattr(vae, "tabular_")
+    assert isinstance(vae.sample(3, random_state=0), np.ndarray)
+    # another likelihood models a DataFrame of numbers as given
+    unit = (df - df.min()) / (df.max() - df.min())
+    bernoulli = _vae(likelihood="bernoulli").fit(unit)
+    assert not hasattr(bernoulli, "tabular_")
 
 
 def test_missing_mask_on_frame_and_array():
@@ -328,10 +331,16 @@ def test_object_column_of_booleans_with_missing_values_is_boolean(tmp_path):
 
 
 def test_frame_model_given_an_array_says_so():
+    # a table of numbers takes an array of its columns, with sklearn's warning
     df = _frame()[["x", "y"]]
     vae = _vae(missing="mask").fit(df)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        got = vae.transform(df.to_numpy())
+    np.testing.assert_array_equal(got, vae.transform(df))
+    # a mixed table cannot be read from an array
+    mixed = _vae().fit(_frame())
     with pytest.raises(TypeError, match="fitted on a DataFrame.*not ndarray"):
-        vae.transform(df.to_numpy())
+        mixed.transform(np.zeros((3, 6)))
 
 
 def test_full_covariance_models_the_numeric_block_of_a_table():
