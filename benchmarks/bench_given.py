@@ -32,7 +32,7 @@ missing), ``breast_cancer`` and ``wine``. Every number is the median over
 
 Run from the repository root (statsmodels and sdv as in benchmarks/README.md)::
 
-    python benchmarks/bench_given.py            # 3000 steps, 3 seeds
+    python benchmarks/bench_given.py            # 3000 steps, 3 seeds, ~8.5 min
     python benchmarks/bench_given.py --quick    # 600 steps, 1 seed, no SDV
 """
 

@@ -26,7 +26,7 @@ __all__ = ["sample_given"]
 #: latent draws per generated row: the imputer's sampling importance resampling
 _GIVEN_DRAWS = 200
 #: share of those drawn from the prior N(0, I) rather than q(z | x_given)
-_GIVEN_PRIOR_MIX = 0.5
+_GIVEN_PRIOR_MIX = 0.5  # docs/benchmarks.md, "Tables: sample(n, given=...)"
 
 
 def _check_given(vae, given, X):
