@@ -8,9 +8,11 @@ observed entries; the missing entries are their self-normalised average, or
 a draw at one latent picked by sampling importance resampling.
 """
 
+import math
+
 import torch
 
-from ._objectives import importance_draws
+from ._objectives import _decoded_draws, importance_draws
 from ._utils import as_tensor, row_normal_noise, to_numpy
 
 __all__ = ["complete_rows"]
@@ -19,7 +21,36 @@ __all__ = ["complete_rows"]
 _IMPUTE_VALUES = 2**20
 
 
-def complete_rows(vae, encoded, k, generator=None, data_noise=None, m=1):
+def _mixture_draws(module, likelihood, rows, eps, prior_mix):
+    """:func:`importance_draws` with the proposal mixed with the prior.
+
+    The defensive mixture q_mix = (1 - a) q(z | x) + a N(0, I) (Hesterberg,
+    1995), drawn stratified: the last ``round(a * k)`` draws of each row are
+    ``eps`` itself, from the prior, the others the encoder's. Their weights
+    are p(x | z) p(z) / q_mix(z), exact for either kind of draw, so a poor
+    q(z | x) (rows unlike any seen in fit) cannot leave the prior's mass
+    unexplored.
+    """
+    x, c = module.split(rows)
+    loc, log_scale = module.encode(x)
+    k = eps.shape[1]
+    n_prior = min(k - 1, max(1, round(prior_mix * k)))
+    from_prior = torch.arange(k, device=eps.device) >= k - n_prior
+    # a prior draw z = eps, written as the encoder's standardised noise
+    centred = (eps - loc.unsqueeze(1)) * torch.exp(-log_scale).unsqueeze(1)
+    eps = torch.where(from_prior.unsqueeze(-1), centred, eps)
+    params, log_px, log_ratio = _decoded_draws(
+        module, likelihood, x, loc, log_scale, eps, c
+    )
+    # log p(z) - log q_mix(z) = -log((1 - a) exp(-log_ratio) + a)
+    a = n_prior / k
+    log_mix = torch.logaddexp(
+        math.log1p(-a) - log_ratio, torch.full_like(log_ratio, math.log(a))
+    )
+    return params, log_px - log_mix
+
+
+def complete_rows(vae, encoded, k, generator=None, data_noise=None, m=1, prior_mix=0.0):
     """Estimates of the data columns of the masked rows ``encoded``.
 
     Parameters
@@ -40,6 +71,11 @@ def complete_rows(vae, encoded, k, generator=None, data_noise=None, m=1):
         conditional given the observed ones) rather than taking their mean.
     m : int, default=1
         Completions per row.
+    prior_mix : float, default=0.0
+        With ``generator`` and ``k > 1``: the share of the k draws taken
+        from the prior N(0, I) instead of q(z | x_observed), weighted for
+        the mixture of the two (see :func:`_mixture_draws`). 0 keeps the
+        encoder's proposal alone (the imputer's).
 
     Returns
     -------
@@ -73,7 +109,10 @@ def complete_rows(vae, encoded, k, generator=None, data_noise=None, m=1):
                 shape = (len(rows), m if k == 1 else k, d)
                 eps = torch.randn(shape, generator=generator).numpy()
             eps = as_tensor(eps, x.device, x.dtype)
-            params, log_w = importance_draws(module, likelihood, rows, eps)
+            if generator is not None and k > 1 and prior_mix > 0:
+                params, log_w = _mixture_draws(module, likelihood, rows, eps, prior_mix)
+            else:
+                params, log_w = importance_draws(module, likelihood, rows, eps)
             data, seen = data.unsqueeze(1), seen.unsqueeze(1)
             if generator is None:  # E[x_missing | x_observed], self-normalised
                 weights = torch.softmax(log_w, dim=1)

@@ -25,6 +25,8 @@ __all__ = ["sample_given"]
 
 #: latent draws per generated row: the imputer's sampling importance resampling
 _GIVEN_DRAWS = 200
+#: share of those drawn from the prior N(0, I) rather than q(z | x_given)
+_GIVEN_PRIOR_MIX = 0.5  # docs/benchmarks.md, "Tables: sample(n, given=...)"
 
 
 def _check_given(vae, given, X):
@@ -130,7 +132,9 @@ def sample_given(vae, n_samples, given, X, generator, data_noise):
     row = _row(vae, positions)
     encoded = vae.prepare_input(row)
     rows = np.repeat(encoded, n_samples, axis=0)
-    filled = complete_rows(vae, rows, _GIVEN_DRAWS, generator, data_noise, 1)
+    filled = complete_rows(
+        vae, rows, _GIVEN_DRAWS, generator, data_noise, 1, _GIVEN_PRIOR_MIX
+    )
     out = vae.tabular_.inverse_transform(
         np.ascontiguousarray(filled[:, 0]), dtype=encoded.dtype
     )
