@@ -9,9 +9,10 @@ steps on one thread and on torch's count, in alternating blocks, keeps the
 faster, and times again when the chosen count's step time drifts (load came
 or went). The steps timed are the fit's own: nothing is run twice.
 
-Results can depend on the count (a float64 matrix product with an inner size
-of 256 rounds differently on 1 and 2 threads on torch 2.13's CPU build), so
-bitwise reproducibility across runs needs a fixed count: set the environment
+The float32 training steps of the default digits model gave bitwise-equal
+weights on 1 and 2 threads on torch 2.13's CPU build, but products can round
+differently with the count (float64 ones of inner size 256 do), so bitwise
+reproducibility whatever the load needs a fixed count: set the environment
 variable ``SKVAE_NUM_THREADS`` (or call ``torch.set_num_threads(1)``, which
 leaves nothing to choose). Data-parallel training keeps the rule by size
 (:func:`cpu_threads_for`), since its processes must stay in step.
@@ -216,12 +217,12 @@ def thread_policy(module, batch_size, device, *, data_parallel=False):
     if device.type != "cpu":
         yield _Fixed(before)
         return
-    if fixed is not None or data_parallel or before <= 1:
-        if fixed is None and data_parallel:
-            with cpu_threads_for(module, batch_size, device):
-                yield _Fixed(torch.get_num_threads())
-            return
-        count = fixed if fixed is not None else before
+    if fixed is None and data_parallel:
+        with cpu_threads_for(module, batch_size, device):
+            yield _Fixed(torch.get_num_threads())
+        return
+    if fixed is not None or before <= 1:
+        count = fixed or before
         torch.set_num_threads(count)
         try:
             yield _Fixed(count)
