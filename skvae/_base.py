@@ -8,7 +8,6 @@ Subclasses declare their constructor and say how they are trained through
 """
 
 import copy
-import inspect
 import warnings
 from numbers import Integral, Real
 
@@ -124,7 +123,7 @@ class _BaseAutoencoder(
         "warm_start": ["boolean"],
         "mixed_precision": ["boolean"],
         "missing": [StrOptions({"error", "mask"})],
-        "numeric_scaling": [StrOptions({"standard", "quantile"})],
+        "numeric_scaling": [StrOptions({"auto", "standard", "quantile"})],
         "covariance": [StrOptions(set(COVARIANCES))],
         "handle_unknown": [StrOptions({"error", "missing"})],
     }
@@ -569,9 +568,8 @@ class _BaseAutoencoder(
     def __setstate__(self, state):
         super().__setstate__(state)
         # pickled before these parameters existed: the behaviour of their defaults
-        defaults = inspect.signature(type(self)).parameters
-        for name in later_params(type(self)) & set(defaults):
-            self.__dict__.setdefault(name, defaults[name].default)
+        for name, value in later_params(type(self)).items():
+            self.__dict__.setdefault(name, value)
         if "module_" not in state:
             return
         try:

@@ -17,9 +17,14 @@ from ._scoring import iwae_rows
 from ._state import transaction as _transaction
 from ._targets import encode_targets, fit_targets, target_rows
 from ._utils import make_generator, row_normal_noise
-from ._validation import check_count, check_output_size, decoder_noise_generator
+from ._validation import (
+    check_count,
+    check_output_size,
+    decoder_noise_generator,
+    fitted_on_frame,
+)
 
-_IWAE_VALUES = 2**20  # as VAETransformer.score_samples
+_IWAE_VALUES = 2**20  # as VAETransformer.score_samples (skvae._density)
 _TARGET_ATTRIBUTES = (
     "n_conditions_",
     "classes_",
@@ -159,7 +164,7 @@ best_validation_score_, kl_per_component_, n_active_components_, tabular_
         warm_start=False,
         mixed_precision=False,
         missing="error",
-        numeric_scaling="standard",
+        numeric_scaling="auto",
         n_importance_train=1,
         covariance="diagonal",
         handle_unknown="error",
@@ -353,7 +358,7 @@ best_validation_score_, kl_per_component_, n_active_components_, tabular_
         return target_rows(self, y, None)[0]
 
     def sample(
-        self, n_samples=1, *, y=None, X=None, random_state=None, decoder_noise=False
+        self, n_samples=1, *, y=None, X=None, random_state=None, decoder_noise="auto"
     ):
         """Generate rows of given classes or targets, or restyle given rows.
 
@@ -376,8 +381,10 @@ best_validation_score_, kl_per_component_, n_active_components_, tabular_
             Rows whose style to keep.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws.
-        decoder_noise : bool, default=False
-            Draw each row from p(x | z, y) instead of returning its mean.
+        decoder_noise : bool or "auto", default="auto"
+            Draw each row from p(x | z, y) instead of returning its mean;
+            ``"auto"`` draws for a model fitted on a DataFrame (see
+            :meth:`VAETransformer.sample`), means otherwise.
 
         Returns
         -------
@@ -391,7 +398,9 @@ n_features_in_) or (n_rows * n_samples, n_features_in_)
         check_count(n_samples, "n_samples")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
-        noise = decoder_noise_generator(decoder_noise, seed, self.device_)
+        noise = decoder_noise_generator(
+            decoder_noise, seed, self.device_, table=fitted_on_frame(self)
+        )
         d = self.module_.n_components
         if X is not None:
             if y is None:

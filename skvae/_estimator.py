@@ -9,20 +9,22 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
+from ._density import _RowBoundsMixin
 from ._given import sample_given
 from ._interpolation import PATHS
-from ._objectives import elbo_terms, kl_per_dimension
+from ._objectives import kl_per_dimension
 from ._parallel import data_parallel_world, mean_across_processes
 from ._persistence import FloatArray, Int, register
-from ._scoring import iwae_rows
-from ._utils import make_generator, row_normal_noise
-from ._validation import check_count, check_output_size, decoder_noise_generator
+from ._utils import make_generator
+from ._validation import (
+    check_count,
+    check_output_size,
+    decoder_noise_generator,
+    fitted_on_frame,
+)
 
 _ACTIVE_KL = 0.01  # latent dimensions whose mean KL exceeds this count as active
 _KL_ROWS = 10_000  # rows of the training data kl_per_component_ is estimated on
-# Activations per layer in one forward pass of the importance-weighted bound
-# (8 MiB in float64): bounds memory whatever the number of draws.
-_IWAE_VALUES = 2**20
 
 
 @register(
@@ -31,12 +33,13 @@ _IWAE_VALUES = 2**20
         "kl_per_component_": FloatArray(("n_components",)),
         "n_active_components_": Int(low=0, high="n_components"),
     },
-    later_params=(
-        "numeric_scaling", "n_importance_train", "covariance", "handle_unknown",
-        "architecture", "image_shape",
-    ),
+    later_params={  # numeric_scaling's default was "standard" until "auto"
+        "numeric_scaling": "standard", "n_importance_train": None,
+        "covariance": None, "handle_unknown": None, "architecture": None,
+        "image_shape": None,
+    },
 )
-class VAETransformer(_BaseAutoencoder):
+class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
     """Variational autoencoder as a scikit-learn transformer.
 
     The encoder maps each row x to a Gaussian q(z | x) = N(mu, sigma^2) over
@@ -113,7 +116,7 @@ class VAETransformer(_BaseAutoencoder):
         ELBO) and the encoder sees one missingness indicator per column.
         Data is then standardized per column inside the model, and
         ``inverse_transform`` and ``sample`` return complete rows.
-    numeric_scaling : {"standard", "quantile"}, default="standard"
+    numeric_scaling : {"auto", "standard", "quantile"}, default="auto"
         How numeric columns are scaled when the data goes through ``tabular_``
         (any DataFrame under the default Gaussian likelihood on the MLP, or
         ``missing="mask"``): ``"standard"`` standardizes each column;
@@ -122,6 +125,8 @@ class VAETransformer(_BaseAutoencoder):
         multi-modal columns, and maps decoded values back, so they stay in
         the range seen in fit. ``"quantile"`` also sends numeric arrays
         through ``tabular_``; with ``"standard"`` they are modelled as given.
+        ``"auto"``: ``"quantile"`` for DataFrames, ``"standard"`` for arrays
+        (measured in ``benchmarks/bench_synthetic.py``).
     n_importance_train : int, default=1
         Latent draws per row in the training objective. 1 trains on the ELBO.
         k > 1 trains on the importance-weighted bound over k draws (Burda et
@@ -277,7 +282,7 @@ class VAETransformer(_BaseAutoencoder):
         warm_start=False,
         mixed_precision=False,
         missing="error",
-        numeric_scaling="standard",
+        numeric_scaling="auto",
         n_importance_train=1,
         covariance="diagonal",
         handle_unknown="error",
@@ -381,15 +386,15 @@ class VAETransformer(_BaseAutoencoder):
         return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
 
     def sample(self, n_samples=1, *, X=None, given=None, random_state=None,
-               decoder_noise=False):
+               decoder_noise="auto"):
         """Generate rows: from the prior, around the rows of X, or given columns.
 
         Without ``X``, latents are drawn from the prior N(0, I) and decoded:
         new rows like the training data. With ``X``, ``n_samples`` latents
         are drawn from q(z | x) around each row of X and decoded: variations
-        of given examples. Decoding gives the decoder's means by default, or
-        with ``decoder_noise=True`` one draw from p(x | z): the model's full
-        generative process.
+        of given examples. Decoding gives the decoder's means, or with
+        ``decoder_noise=True`` one draw from p(x | z): the model's full
+        generative process. By default, tables get draws and arrays means.
 
         Parameters
         ----------
@@ -405,13 +410,15 @@ class VAETransformer(_BaseAutoencoder):
             by rejection: rows hold the given values exactly.
         random_state : int, RandomState instance or None, default=None
             Seeds the draws; the same seed gives the same rows.
-        decoder_noise : bool, default=False
+        decoder_noise : bool or "auto", default="auto"
             Draw each row from p(x | z) instead of returning its mean:
             Gaussian features get the decoder's learned noise, Bernoulli
             features are 0 or 1, and categorical columns draw a category
             from the decoder's probabilities rather than taking the most
             probable one. Sharper images come from the means; synthetic
-            tables whose spread matches the data's come from the draws.
+            tables whose spread and category shares match the data's come
+            from the draws (means drop minority categories). ``"auto"``
+            draws for a model fitted on a DataFrame, means otherwise.
 
         Returns
         -------
@@ -440,7 +447,9 @@ class VAETransformer(_BaseAutoencoder):
         check_output_size(self, (n_samples,), "sample")
         seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
         generator = make_generator(seed)
-        noise = decoder_noise_generator(decoder_noise, seed, self.device_)
+        noise = decoder_noise_generator(
+            decoder_noise, seed, self.device_, table=fitted_on_frame(self)
+        )
         if given is not None:
             return sample_given(self, n_samples, given, X, generator, noise)
         d = self.module_.n_components
@@ -521,80 +530,3 @@ class VAETransformer(_BaseAutoencoder):
         if not isinstance(decoded, np.ndarray):  # a DataFrame, pair by pair
             return decoded
         return decoded.reshape(len(start), n_steps, -1)
-
-    def score_samples(self, X, *, n_importance=1):
-        """Lower bound on log p(x) for each row, in nats.
-
-        With ``n_importance=1`` this is the evidence lower bound (ELBO): the
-        reconstruction term is estimated with one latent draw, the KL term is
-        exact. With k > 1 it is the importance-weighted bound of Burda et al.
-        (2016), ``log (1/k) sum_j p(x, z_j) / q(z_j | x)`` with z_j drawn
-        from q(z | x), which rises towards log p(x) as k grows; k in the
-        thousands gives the usual estimate of the test log-likelihood.
-
-        The noise of every draw is derived from the row's values, so the
-        result is deterministic and does not depend on which other rows are
-        in X. Draws are processed in chunks, so memory stays bounded for any
-        k; the k draws of a row are the first k of one stream, so a larger k
-        reuses the draws of a smaller one.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to score.
-        n_importance : int, default=1
-            Number of importance samples k per row.
-
-        Returns
-        -------
-        log_likelihood_bound : ndarray of shape (n_samples,)
-            The bound for each row, in X's dtype.
-
-        Examples
-        --------
-        >>> from sklearn.datasets import load_digits
-        >>> from skvae import VAETransformer
-        >>> X, _ = load_digits(return_X_y=True)
-        >>> vae = VAETransformer(n_components=2, max_iter=2, random_state=0)
-        >>> vae.fit(X / 16).score_samples(X[:5] / 16).shape
-        (5,)
-        >>> vae.score_samples(X[:5] / 16, n_importance=100).shape
-        (5,)
-        """
-        check_is_fitted(self)
-        check_count(n_importance, "n_importance")
-        X = self._check_X(X, reset=False)
-        if n_importance > 1:
-            return self.map_batches(
-                lambda m, x: iwae_rows(
-                    m, self.likelihood_, x, n_importance, _IWAE_VALUES
-                ),
-                X,
-            )
-        eps = row_normal_noise(X, (self.module_.n_components,)).astype(X.dtype)
-
-        def elbo(module, x, e):
-            recon, kl = elbo_terms(module, self.likelihood_, x, eps=e)
-            return -(recon + kl)
-
-        return self.map_batches(elbo, X, eps)
-
-    def score(self, X, y=None, *, n_importance=1):
-        """Mean lower bound on log p(x) over the rows of X: higher is better.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to score.
-        y : Ignored
-            Not used, present for API consistency.
-        n_importance : int, default=1
-            Number of importance samples per row; 1 gives the mean ELBO, more
-            give the tighter bound of :meth:`score_samples`.
-
-        Returns
-        -------
-        score : float
-            Mean of :meth:`score_samples`, in nats per row.
-        """
-        return float(np.mean(self.score_samples(X, n_importance=n_importance)))

@@ -52,13 +52,13 @@ def needs_tabular(X, allow_missing, numeric="standard", numbers_as_table=False):
     """Whether X must go through :class:`TabularEncoder` rather than check_array.
 
     True when missing values are allowed, when numeric columns are not
-    modelled as given (``numeric != "standard"``), or when X is a DataFrame
+    modelled as given (``numeric == "quantile"``), or when X is a DataFrame
     that is a table: one with a boolean, categorical, object or string
     column, or, with ``numbers_as_table`` (the estimators' default Gaussian
     likelihood on the MLP), any DataFrame, its columns then scaled one by
     one whatever their dtypes.
     """
-    if allow_missing or numeric != "standard":
+    if allow_missing or numeric == "quantile":
         return True
     if not is_frame(X):
         return False

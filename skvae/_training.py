@@ -168,6 +168,24 @@ def _restore(module, optimizer, snapshot):
     optimizer.load_state_dict(optimizer_state)
 
 
+#: the fewest optimizer steps a plateau of the early-stopping rule spans
+MIN_PATIENCE_STEPS = 50
+
+
+def patience(n_iter_no_change, steps_per_epoch):
+    """Epochs without improvement before stopping: ``n_iter_no_change``, or
+    more where an epoch has so few steps that they span fewer than
+    :data:`MIN_PATIENCE_STEPS`. Measured on small tables in
+    ``benchmarks/bench_synthetic.py`` (wine's 124 training rows are one
+    mini-batch: 10 epochs are 10 steps, and stopping there left the model
+    undertrained).
+
+    >>> patience(10, 1), patience(10, 2), patience(10, 5), patience(3, 100)
+    (50, 25, 10, 3)
+    """
+    return max(n_iter_no_change, -(-MIN_PATIENCE_STEPS // max(steps_per_epoch, 1)))
+
+
 def train(
     module,
     likelihood,
@@ -235,7 +253,10 @@ def train(
         and the weights of the best validation epoch are restored.
     tol, n_iter_no_change : float, int
         Training stops once the monitored loss has not improved by ``tol`` for
-        more than ``n_iter_no_change`` consecutive epochs after the warm-up.
+        more than ``n_iter_no_change`` consecutive epochs after the warm-up,
+        and over at least :data:`MIN_PATIENCE_STEPS` steps: on a small table,
+        whose epoch is a mini-batch or two, a plateau of 10 noisy epochs is
+        no plateau (see :func:`patience`).
     stop_early : bool
         Whether to apply the rule above at all (``partial_fit`` does not).
     on_epoch : callable, optional
@@ -317,6 +338,7 @@ def train(
             n_importance=n_importance,
         )
 
+    wait = patience(n_iter_no_change, -(-n // batch_size))
     val_seed = None
     if val is not None:
         val_seed = int(torch.randint(2**62, (), generator=generator, device=device))
@@ -401,7 +423,7 @@ def train(
                     best = monitored
                     if val is not None:
                         best_state = copy.deepcopy(module.state_dict())
-                if no_improvement > n_iter_no_change:
+                if no_improvement > wait:
                     result.converged = True
                     break
         except KeyboardInterrupt:

@@ -199,7 +199,7 @@ class _InputChecks:
             _check_feature_names(self, X, reset=True)
             encoder = TabularEncoder(
                 allow_missing=self._allows_missing(),
-                numeric=self.numeric_scaling,
+                numeric=numeric_scaling_for(self.numeric_scaling, X),
                 covariance=self.covariance,
             ).fit(X)
             self.n_features_in_ = encoder.n_columns
@@ -244,15 +244,35 @@ def check_count(value, name, minimum=1):
         )
 
 
-def decoder_noise_generator(decoder_noise, seed, device):
+def decoder_noise_generator(decoder_noise, seed, device, *, table=False):
     """The generator of the draws from p(x | z), or None for decoder means.
 
     A second stream derived from ``seed``, so that the latent draws do not
-    depend on whether the decoder's noise is drawn too.
+    depend on whether the decoder's noise is drawn too. ``"auto"`` draws
+    when the rows come back as a table (``table``, a model fitted on a
+    DataFrame) and returns means otherwise (arrays, images).
     """
+    if isinstance(decoder_noise, str) and decoder_noise == "auto":
+        decoder_noise = table
     if not isinstance(decoder_noise, bool | np.bool_):
-        raise TypeError(f"decoder_noise must be True or False, got {decoder_noise!r}.")
+        raise TypeError(
+            f"decoder_noise must be True, False or 'auto', got {decoder_noise!r}."
+        )
     return make_generator(seed ^ 0x5F3759DF, device) if decoder_noise else None
+
+
+def fitted_on_frame(estimator):
+    """Whether a fitted estimator's rows come back as a DataFrame (a table)."""
+    tabular = getattr(estimator, "tabular_", None)
+    return bool(getattr(tabular, "frame_", False))
+
+
+def numeric_scaling_for(numeric_scaling, X):
+    """The scaling of numeric table columns: ``"auto"`` is ``"quantile"`` for a
+    DataFrame and ``"standard"`` for an array."""
+    if numeric_scaling == "auto":
+        return "quantile" if is_frame(X) else "standard"
+    return numeric_scaling
 
 
 def check_hidden_layer_sizes(hidden_layer_sizes):

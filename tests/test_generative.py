@@ -9,7 +9,7 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 
-import skvae._estimator
+import skvae._density
 from skvae import VAETransformer
 from skvae._interpolation import _linear_path, _spherical_path
 from skvae._objectives import elbo_terms, log_importance_weights
@@ -210,19 +210,19 @@ def test_iwae_chunking_does_not_change_the_result(vae, digits, monkeypatch):
     X = digits[:5]
     bounds = vae.score_samples(X, n_importance=50)
     # 64 activations per layer per pass: one draw at a time.
-    monkeypatch.setattr(skvae._estimator, "_IWAE_VALUES", 64)
+    monkeypatch.setattr(skvae._density, "_IWAE_VALUES", 64)
     np.testing.assert_allclose(
         vae.score_samples(X, n_importance=50), bounds, rtol=0, atol=1e-10
     )
     # 640 per pass: 10 draws of one row at a time, with a shorter last chunk.
-    monkeypatch.setattr(skvae._estimator, "_IWAE_VALUES", 640)
+    monkeypatch.setattr(skvae._density, "_IWAE_VALUES", 640)
     np.testing.assert_allclose(
         vae.score_samples(X, n_importance=47), vae.score_samples(X, n_importance=47)
     )
 
 
 def test_iwae_k5000_is_memory_bounded(vae, digits, monkeypatch):
-    monkeypatch.setattr(skvae._estimator, "_IWAE_VALUES", 64 * 1000)
+    monkeypatch.setattr(skvae._density, "_IWAE_VALUES", 64 * 1000)
     sizes = []
     # float32 rows run through module_ itself (float64 ones through a copy).
     hook = vae.module_.decoder.register_forward_hook(

@@ -20,6 +20,7 @@ FACE = {
     "skvae._base",
     "skvae._validation",
     "skvae._estimator",
+    "skvae._density",  # VAETransformer.score_samples and score
     "skvae._autoencoder",
     "skvae._imputer",
     "skvae._conditional",  # ConditionalVAE

@@ -205,6 +205,7 @@ def test_early_stopping_keeps_the_best_validation_weights(X, monkeypatch, ending
         return script[len(seen) - 1]
 
     monkeypatch.setattr(skvae._training, "_validation_loss", validation_loss)
+    monkeypatch.setattr(skvae._training, "MIN_PATIENCE_STEPS", 1)  # epochs only
     est = VAETransformer(
         2, **TINY, max_iter=50, early_stopping=True, n_iter_no_change=2, tol=0.0
     )

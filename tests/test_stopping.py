@@ -89,3 +89,24 @@ def test_a_bad_early_stopping_is_refused_by_name(digits):
     with pytest.raises(ValueError, match="early_stopping"):
         est.fit(digits[:20])
     assert not hasattr(est, "module_")
+
+
+def test_patience_spans_at_least_min_patience_steps():
+    from skvae._training import MIN_PATIENCE_STEPS, patience
+
+    assert patience(10, 1) == MIN_PATIENCE_STEPS  # one mini-batch per epoch
+    assert patience(10, 100) == 10  # many: n_iter_no_change as given
+    assert patience(10, 0) == MIN_PATIENCE_STEPS  # no rows: never divides by 0
+
+
+def test_a_one_batch_table_waits_fifty_steps_for_a_plateau(monkeypatch):
+    # a loss that never improves: the rule fires after its patience, which on
+    # one mini-batch per epoch is MIN_PATIENCE_STEPS epochs, not n_iter_no_change
+    import skvae._training
+
+    X = np.random.RandomState(0).normal(size=(40, 3))
+    common = dict(hidden_layer_sizes=(4,), max_iter=200, tol=1e9, random_state=0)
+    vae = VAETransformer(2, n_iter_no_change=3, **common).fit(X)
+    assert vae.n_iter_ == skvae._training.MIN_PATIENCE_STEPS + 2
+    monkeypatch.setattr(skvae._training, "MIN_PATIENCE_STEPS", 1)
+    assert VAETransformer(2, n_iter_no_change=3, **common).fit(X).n_iter_ == 5

@@ -298,8 +298,41 @@ def test_sample_with_decoder_noise_draws_categories_by_their_probability():
     draws = vae.sample(2000, random_state=0, decoder_noise=True)
     assert list(draws.dtypes) == list(df.dtypes)
     assert (draws["c"] == "rare").mean() == pytest.approx(0.15, abs=0.08)
-    means = vae.sample(2000, random_state=0)
+    means = vae.sample(2000, random_state=0, decoder_noise=False)
     assert (means["c"] == "rare").mean() < (draws["c"] == "rare").mean()
+    # a table's default is the draws, which keep the minority's share
+    default = vae.sample(2000, random_state=0)
+    pd.testing.assert_frame_equal(default, draws)
+
+
+def test_decoder_noise_auto_gives_means_for_arrays():
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    vae = _vae(max_iter=3, hidden_layer_sizes=(8,)).fit(X)
+    np.testing.assert_array_equal(
+        vae.sample(5, random_state=0),
+        vae.sample(5, random_state=0, decoder_noise=False),
+    )
+    assert not np.array_equal(
+        vae.sample(5, random_state=0), vae.sample(5, random_state=0, decoder_noise=True)
+    )
+    for bad in ("yes", 1, None):
+        with pytest.raises(
+            TypeError, match="decoder_noise must be True, False or 'auto'"
+        ):
+            vae.sample(5, decoder_noise=bad)
+
+
+def test_numeric_scaling_auto_is_quantile_for_frames_and_standard_for_arrays():
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame(
+        {"x": rng.lognormal(size=80), "c": pd.Categorical(rng.choice(["a", "b"], 80))}
+    )
+    vae = _vae(max_iter=2, hidden_layer_sizes=(8,)).fit(df)
+    assert vae.numeric_scaling == "auto" and vae.tabular_.numeric == "quantile"
+    arr = _vae(max_iter=2, hidden_layer_sizes=(8,)).fit(rng.normal(size=(80, 2)))
+    assert not hasattr(arr, "tabular_")  # an array is modelled as given
+    masked = _vae(max_iter=2, hidden_layer_sizes=(8,), missing="mask")
+    assert masked.fit(rng.normal(size=(80, 2))).tabular_.numeric == "standard"
 
 
 def test_object_column_of_booleans_with_missing_values_is_boolean(tmp_path):

@@ -12,7 +12,6 @@ against the parameters, every tensor entry against the module the spec
 describes) before any tensor is made.
 """
 
-import inspect
 
 import numpy as np
 
@@ -29,7 +28,7 @@ from ._model import (
     model_tensors,
     module_spec,
 )
-from ._registry import check_n_features, registered, registration
+from ._registry import check_n_features, later_params, registered, registration
 from ._schema import Stored, check_attributes
 from ._tables import encoded_width, tabular_mismatch
 
@@ -172,10 +171,10 @@ def rebuild(doc, container, target, classes, prefix=""):
     cls = entry.cls
     raw_params = _field(doc, "params", dict)
     names = set(cls._get_param_names())
-    defaults = inspect.signature(cls).parameters
-    for key in entry.later_params & (names - set(raw_params)):
-        # written before the parameter existed: what the model did then
-        raw_params = {**raw_params, key: encode(defaults[key].default, key)}
+    for key, value in later_params(cls).items():
+        if key in names - set(raw_params):
+            # written before the parameter existed: what the model did then
+            raw_params = {**raw_params, key: encode(value, key)}
     if set(raw_params) != names:
         missing, extra = names - set(raw_params), set(raw_params) - names
         raise Invalid(

@@ -11,6 +11,7 @@ classes, never user subclasses.
 
 import contextlib
 import contextvars
+import inspect
 from dataclasses import dataclass, field
 
 from .. import _gaussian, _mixed  # noqa: F401  (they register their likelihoods)
@@ -54,6 +55,9 @@ class Registration:
     nested: Nested | None
     later_params: frozenset
     conditions: str | None = None
+    #: the value a file (or pickle) without a later parameter had, where it is
+    #: not the parameter's default of today (the default changed since)
+    values_then: dict = field(default_factory=dict)
 
 
 _ESTIMATORS = {}
@@ -70,9 +74,12 @@ def register(*, attributes, nested=None, later_params=(), conditions=None):
         kept as tensors (``module_``, ``optimizer_``).
     nested : Nested, optional
         The attribute holding a fitted estimator this one wraps.
-    later_params : iterable of str
+    later_params : iterable of str, or dict of str to value
         Parameters added after files were first written: a file (or pickle)
-        without one gets its default, the behaviour of the older release.
+        without one gets its default, the behaviour of the older release;
+        or, as a dict, the value given there, where the default has changed
+        since (``{"numeric_scaling": "standard"}``, whose default is now
+        ``"auto"``; None keeps the default).
     conditions : str, optional
         The fitted attribute (an ``Int``) holding the width of the condition
         a conditional decoder reads (``VAEModule``'s ``n_conditions``).
@@ -84,8 +91,14 @@ def register(*, attributes, nested=None, later_params=(), conditions=None):
     """
 
     def decorate(cls):
+        then = later_params if isinstance(later_params, dict) else {}
         _ESTIMATORS[cls.__name__] = Registration(
-            cls, dict(attributes), nested, frozenset(later_params), conditions
+            cls,
+            dict(attributes),
+            nested,
+            frozenset(later_params),
+            conditions,
+            {k: v for k, v in then.items() if v is not None},
         )
         return cls
 
@@ -108,13 +121,17 @@ def registered(*, nested_only=False):
 
 
 def later_params(cls):
-    """Parameters of ``cls`` or of a registered base added after files existed."""
-    names = set()
-    for base in cls.__mro__:
+    """Parameters of ``cls`` or of a registered base added after files existed,
+    each with the value a file (or pickle) without it gets: what the release
+    that wrote it did."""
+    defaults = inspect.signature(cls).parameters
+    values = {}
+    for base in reversed(cls.__mro__):
         entry = _ESTIMATORS.get(base.__name__)
         if entry is not None and entry.cls is base:
-            names |= entry.later_params
-    return frozenset(names)
+            for name in entry.later_params & set(defaults):
+                values[name] = entry.values_then.get(name, defaults[name].default)
+    return values
 
 
 # ------------------------------------------------------------------ likelihoods

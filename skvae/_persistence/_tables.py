@@ -63,10 +63,15 @@ def fitted_with(tabular):
 
 def tabular_mismatch(params, tabular):
     """The parameters that differ from those a model with ``tabular`` was fit with."""
+    accepted = {key: {value} for key, value in fitted_with(tabular).items()}
+    # numeric_scaling="auto" scales a DataFrame's columns by their quantiles
+    # and an array's (missing="mask") by their mean and standard deviation
+    if tabular.numeric == ("quantile" if tabular.frame_ else "standard"):
+        accepted["numeric_scaling"].add("auto")
     return [
         f"{key}={quote(params.get(key))}"
-        for key, value in fitted_with(tabular).items()
-        if not (isinstance(params.get(key), str) and params.get(key) == value)
+        for key, values in accepted.items()
+        if not (isinstance(params.get(key), str) and params.get(key) in values)
     ]
 
 
