@@ -1,11 +1,11 @@
 """AutoencoderTransformer: the deterministic autoencoder, for comparison."""
 
-from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
+from ._base import FITTED_ATTRIBUTES, KEPT_COMPONENTS, _BaseAutoencoder
 from ._persistence import register
 
 
 @register(
-    attributes=FITTED_ATTRIBUTES,
+    attributes={**FITTED_ATTRIBUTES, **KEPT_COMPONENTS},
     later_params=(
         "numeric_scaling",
         "covariance",
@@ -31,7 +31,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
     Parameters
     ----------
     n_components : int, default=2
-        Dimension of the code.
+        Dimension of the code. There is no ``"auto"``, as
+        :class:`VAETransformer` has: it keeps the latent dimensions whose KL
+        divergence from the prior is above zero, and a code without a prior
+        has no such measure of which dimensions are used.
     hidden_layer_sizes : array-like of int, default=(256, 128)
         Sizes of the encoder's hidden layers; the decoder mirrors them. An
         empty tuple gives a linear encoder and decoder.
@@ -121,6 +124,9 @@ class AutoencoderTransformer(_BaseAutoencoder):
         stopping.
     best_validation_score_ : float or None
         Best validation log-likelihood, with early stopping.
+    n_components_, n_latent_ : int
+        Width of the code as fitted: ``n_components``, whatever
+        ``set_params`` changed since.
 
     See Also
     --------

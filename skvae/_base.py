@@ -27,6 +27,13 @@ from tqdm.auto import tqdm
 
 from . import _gaussian, _mixed  # noqa: F401  (register their likelihoods)
 from ._architectures import Architecture, make_architecture, probe
+from ._components import (
+    check_latents,
+    derive_kept,
+    derive_width,
+    encoder_means,
+    latent_width,
+)
 from ._init import initialize_from_data
 from ._likelihoods import COVARIANCES, LIKELIHOODS, Likelihood
 from ._module import ACTIVATIONS, VAEModule
@@ -77,6 +84,7 @@ _INFERENCE_BATCH = 4096
 FITTED_ATTRIBUTES = {
     "_sklearn_output_config": OutputConfig(optional=True, unfitted=True),
     "n_features_in_": Int(low=1),
+    "n_latent_": Int(low=1, derive=derive_width),
     "tabular_": Table(optional=True),
     "feature_names_in_": StrArray("n_features_in_", optional=True),
     "_random_state": Instance(np.random.RandomState),
@@ -96,6 +104,8 @@ FITTED_ATTRIBUTES = {
     "best_validation_score_": Float(nullable=True, finite=False),
     "n_threads_": Int(low=1, optional=True),
 }
+#: the kept latent columns, declared after what ``"auto"`` derives them from
+KEPT_COMPONENTS = {"n_components_": Int(low=1, high="n_latent_", derive=derive_kept)}
 
 
 class _BaseAutoencoder(
@@ -220,13 +230,8 @@ class _BaseAutoencoder(
         with progress as bar:
 
             def on_epoch(record):
-                bar.set_postfix(
-                    {
-                        k: record[k]
-                        for k in ("loss", "val_loss")
-                        if record[k] is not None
-                    }
-                )
+                keys = [k for k in ("loss", "val_loss") if record[k] is not None]
+                bar.set_postfix({k: record[k] for k in keys})
                 bar.update()
 
             result = train(
@@ -322,10 +327,13 @@ class _BaseAutoencoder(
         self._random_state = check_random_state(self.random_state)
         self.device_ = resolve_device(self.device)
         self.likelihood_ = self._make_likelihood(n_features)
+        # "auto": a width by the number of columns; subclasses keep fewer
+        width = latent_width(self.n_components, self.n_features_in_)
+        self.n_latent_ = self.n_components_ = width
         with torch.device("meta"):
             module = VAEModule(
                 n_features,
-                self.n_components,
+                width,
                 self.likelihood_.n_params(n_features),
                 hidden_layer_sizes=hidden,
                 activation=self.activation,
@@ -339,7 +347,7 @@ class _BaseAutoencoder(
             make_generator(self._random_state.randint(np.iinfo(np.int32).max))
         )
         if architecture:  # eval: a probe must not move a norm layer's statistics
-            probe(module.eval().encoder, module.decoder, n_features, self.n_components,
+            probe(module.eval().encoder, module.decoder, n_features, width,
                   module.spec["n_outputs"] - module.spec["n_shared"])
         self.module_ = module.to(self.device_).eval()
         self.optimizer_ = make_optimizer(
@@ -442,21 +450,23 @@ class _BaseAutoencoder(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components)
+        X_new : ndarray of shape (n_samples, n_components_)
             Latent means, in X's floating dtype.
         """
         if "module_" not in self.__dict__:  # skip get_tags on the fitted path
             check_is_fitted(self)
         X = self._check_X(X, reset=False)
-        return self.map_batches(_encoder_mean, X)
+        return self.map_batches(encoder_means(self.n_components_), X)
 
     def inverse_transform(self, X):
         """Decode latent points to the mean of p(x | z) in data space.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
-            Latent points, for instance the output of :meth:`transform`.
+        X : array-like of shape (n_samples, n_components_)
+            Latent points, for instance the output of :meth:`transform`;
+            latent dimensions that ``n_components="auto"`` dropped are
+            decoded at 0, the prior mean.
 
         Returns
         -------
@@ -467,13 +477,7 @@ class _BaseAutoencoder(
         """
         check_is_fitted(self)
         Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        n_components = self.module_.n_components  # as fitted, whatever set_params did
-        if Z.shape[1] != n_components:
-            raise ValueError(
-                f"X has {Z.shape[1]} features, but inverse_transform expects "
-                f"n_components={n_components} latent features (as fitted)."
-            )
-        return self._decode(np.ascontiguousarray(Z))
+        return self._decode(check_latents(self, Z))
 
     def _decode(self, Z, generator=None):
         """Decoder means at the latent rows Z, or draws from p(x | z) with a
@@ -546,8 +550,11 @@ class _BaseAutoencoder(
 
     @property
     def _n_features_out(self):
-        module = self.__dict__.get("module_")  # the fitted width once fitted
-        return self.n_components if module is None else module.n_components
+        if "module_" in self.__dict__:  # the kept width once fitted
+            return self.n_components_
+        if isinstance(self.n_components, str):  # "auto": known after fit only
+            raise AttributeError("_n_features_out")
+        return self.n_components
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -572,6 +579,8 @@ class _BaseAutoencoder(
             self.__dict__.setdefault(name, value)
         if "module_" not in state:
             return
+        for name in ("n_latent_", "n_components_"):  # pickled before they existed
+            self.__dict__.setdefault(name, self.module_.n_components)
         try:
             device = resolve_device(self.device_)
         except ValueError:
@@ -586,7 +595,3 @@ class _BaseAutoencoder(
         optimizer_state = self.optimizer_
         self.optimizer_ = make_optimizer(self.module_.parameters(), 1e-3)
         self.optimizer_.load_state_dict(optimizer_state)
-
-
-def _encoder_mean(module, x):
-    return module.encode(x)[0]

@@ -8,7 +8,8 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._architectures import make_architecture
-from ._base import FITTED_ATTRIBUTES
+from ._base import FITTED_ATTRIBUTES, KEPT_COMPONENTS
+from ._components import check_latents
 from ._estimator import VAETransformer
 from ._interpolation import PATHS
 from ._objectives import elbo_terms
@@ -37,8 +38,9 @@ _TARGET_ATTRIBUTES = (
 @register(
     attributes={
         **FITTED_ATTRIBUTES,
-        "kl_per_component_": FloatArray(("n_components",)),
-        "n_active_components_": Int(low=0, high="n_components"),
+        "kl_per_component_": FloatArray(("n_latent_",)),
+        "n_active_components_": Int(low=0, high="n_latent_"),
+        **KEPT_COMPONENTS,
         "n_conditions_": Int(low=1),
         "y_mean_": FloatArray(("n_conditions_",), unless="classes_"),
         "y_scale_": FloatArray(
@@ -97,8 +99,9 @@ covariance, handle_unknown
         of target columns.
     n_features_in_, feature_names_in_, module_, likelihood_, device_, \
 optimizer_, loss_curve_, history_, n_iter_, best_loss_, validation_scores_, \
-best_validation_score_, kl_per_component_, n_active_components_, tabular_
-        As for :class:`VAETransformer`.
+best_validation_score_, n_components_, n_latent_, kl_per_component_, \
+n_active_components_, tabular_
+        As for :class:`VAETransformer` (``n_components="auto"`` included).
 
     See Also
     --------
@@ -297,8 +300,9 @@ best_validation_score_, kl_per_component_, n_active_components_, tabular_
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_components)
-            Latent points, for instance the output of :meth:`transform`.
+        X : array-like of shape (n_samples, n_components_)
+            Latent points, for instance the output of :meth:`transform`
+            (dimensions ``n_components="auto"`` dropped are decoded at 0).
         y : label, target or array-like of shape (n_samples,)
             The class (or target) to decode each point with: one for all, or
             one per point. Required: the decoder needs it.
@@ -314,12 +318,9 @@ best_validation_score_, kl_per_component_, n_active_components_, tabular_
                 f"{type(self).__name__}.inverse_transform decodes given a "
                 "target: pass y (one for all rows or one per row)."
             )
-        Z = check_array(X, dtype=[np.float64, np.float32], input_name="X")
-        if Z.shape[1] != self.module_.n_components:
-            raise ValueError(
-                f"X has {Z.shape[1]} features, but inverse_transform expects "
-                f"n_components={self.module_.n_components} latent features."
-            )
+        Z = check_latents(
+            self, check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        )
         condition, _ = target_rows(self, y, Z.shape[0])
         return self._decode_given(Z, condition)
 
@@ -408,7 +409,7 @@ n_features_in_) or (n_rows * n_samples, n_features_in_)
                     f"{type(self).__name__}.sample with X restyles its rows as "
                     "the classes (or targets) y: pass y."
                 )
-            mean, std = self.encode(X)
+            mean, std = self._posterior(X)  # the whole model, as fitted
             condition, _ = target_rows(self, y, mean.shape[0])
             check_output_size(self, (mean.shape[0], n_samples), "sample")
             eps = torch.randn(
@@ -461,7 +462,8 @@ n_features_in_) or (n_rows * n_samples, n_features_in_)
         check_count(n_steps, "n_steps", minimum=2)
         if not (isinstance(method, str) and method in PATHS):
             raise ValueError(f"method must be one of {sorted(PATHS)}, got {method!r}.")
-        start, end = self.transform(X_start), self.transform(X_end)
+        # every latent dimension, as fitted (those "auto" dropped stay ~0)
+        start, end = self._posterior(X_start)[0], self._posterior(X_end)[0]
         if start.shape[0] != end.shape[0]:
             raise ValueError(
                 "X_start and X_end must have the same number of rows (one path "

@@ -5,15 +5,14 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import FITTED_ATTRIBUTES, _BaseAutoencoder
+from ._base import FITTED_ATTRIBUTES, KEPT_COMPONENTS, _BaseAutoencoder
+from ._components import keep_columns, loc_and_scale, order_components
 from ._density import _RowBoundsMixin
 from ._given import sample_given
 from ._interpolation import PATHS
-from ._objectives import kl_per_dimension
-from ._parallel import data_parallel_world, mean_across_processes
 from ._persistence import FloatArray, Int, register
 from ._utils import make_generator
 from ._validation import (
@@ -23,15 +22,13 @@ from ._validation import (
     fitted_on_frame,
 )
 
-_ACTIVE_KL = 0.01  # latent dimensions whose mean KL exceeds this count as active
-_KL_ROWS = 10_000  # rows of the training data kl_per_component_ is estimated on
-
 
 @register(
     attributes={
         **FITTED_ATTRIBUTES,
-        "kl_per_component_": FloatArray(("n_components",)),
-        "n_active_components_": Int(low=0, high="n_components"),
+        "kl_per_component_": FloatArray(("n_latent_",)),
+        "n_active_components_": Int(low=0, high="n_latent_"),
+        **KEPT_COMPONENTS,
     },
     later_params={  # numeric_scaling's default was "standard" until "auto"
         "numeric_scaling": "standard", "n_importance_train": None,
@@ -58,8 +55,13 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
 
     Parameters
     ----------
-    n_components : int, default=2
-        Dimension of the latent space.
+    n_components : int or "auto", default=2
+        Dimension of the latent space. ``"auto"`` chooses it, as PCA's
+        ``"mle"`` does: ``fit`` trains ``min(n_features_in_, 16)`` latent
+        dimensions and keeps the active ones (``n_components_``, at least 1;
+        the others collapsed to the prior). ``transform`` returns those and
+        ``inverse_transform`` takes them (the others decoded at 0, the prior
+        mean); ``sample`` and ``score`` use the whole fitted network.
     hidden_layer_sizes : array-like of int, default=(256, 128)
         Sizes of the encoder's hidden layers; the decoder mirrors them. An
         empty tuple gives a linear encoder and decoder.
@@ -187,7 +189,14 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         ``n_importance_train > 1``) per epoch, with early stopping.
     best_validation_score_ : float or None
         Best validation score, with early stopping.
-    kl_per_component_ : ndarray of shape (n_components,)
+    n_components_ : int
+        Number of columns of ``transform``: ``n_components``, or with
+        ``"auto"`` the latent dimensions kept (the active ones, see
+        ``n_active_components_``).
+    n_latent_ : int
+        Number of latent dimensions of the fitted network: ``n_components``,
+        or with ``"auto"`` ``min(n_features_in_, 16)``.
+    kl_per_component_ : ndarray of shape (n_latent_,)
         Mean KL divergence of q(z | x) from the prior along each latent
         dimension, in nats, on the data of the last ``fit`` or
         ``partial_fit`` (at most 10,000 evenly spaced rows of it). The
@@ -249,10 +258,15 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
     (5, 64)
     >>> vae.kl_per_component_.shape
     (2,)
+    >>> auto = VAETransformer("auto", max_iter=2, random_state=0).fit(X / 16)
+    >>> auto.n_latent_, auto.transform(X[:3] / 16).shape[1] == auto.n_components_
+    (16, True)
     """
 
     _parameter_constraints: dict = {
         **_BaseAutoencoder._parameter_constraints,
+        "n_components": [Interval(Integral, 1, None, closed="left"),
+                         StrOptions({"auto"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
         "n_importance_train": [Interval(Integral, 1, None, closed="left")],
@@ -322,32 +336,13 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         }
 
     def _after_training(self, X):
-        """Order the latent dimensions by their mean KL on X, largest first.
-
-        The mean is taken over at most 10,000 evenly spaced rows of X; a
-        user module whose latent layers cannot be permuted keeps its order.
-        The prior N(0, I) is invariant under permutations of the latent axes,
-        so permuting the encoder's output rows and the decoder's input columns
-        (and Adam's moment estimates with them) changes nothing but the order
-        of the columns of ``transform``; continued training behaves as it
-        would have without the permutation.
-        """
-
-        # An evenly spaced subset estimates the means well enough to order the
-        # dimensions, and keeps this pass a small share of a short fit's time.
-        step = -(-X.shape[0] // _KL_ROWS)  # ceil: at most _KL_ROWS rows
-        kl = self.map_batches(kl_per_dimension, np.asarray(X[::step], np.float32))
-        if data_parallel_world()[1] > 1:  # every rank must reorder alike
-            kl = mean_across_processes(
-                kl.sum(axis=0, dtype=np.float64), len(kl), self.device_
-            )
-        else:
-            kl = kl.mean(axis=0, dtype=np.float64)
-        order = np.argsort(-kl, kind="stable")
-        order = order if self.module_.can_permute else np.arange(len(kl))
-        self.module_.permute_components(torch.from_numpy(order), self.optimizer_)
-        self.kl_per_component_ = kl[order]
-        self.n_active_components_ = int(np.sum(kl > _ACTIVE_KL))
+        """Order the latent dimensions by their mean KL on X, largest first
+        (:func:`skvae._components.order_components`: only the order of the
+        columns of ``transform`` changes), and with ``"auto"`` keep the
+        active ones; an integer keeps the width fit built."""
+        kept = order_components(self, X)
+        auto = isinstance(self.n_components, str)
+        self.n_components_ = kept if auto else self.n_latent_
 
     def encode(self, X):
         """Mean and standard deviation of q(z | x) for each row of X.
@@ -359,9 +354,9 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
 
         Returns
         -------
-        mean : ndarray of shape (n_samples, n_components)
+        mean : ndarray of shape (n_samples, n_components_)
             Means of q(z | x), the same as :meth:`transform`, in X's dtype.
-        std : ndarray of shape (n_samples, n_components)
+        std : ndarray of shape (n_samples, n_components_)
             Standard deviations of q(z | x), in X's dtype.
 
         Examples
@@ -374,14 +369,14 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         >>> mean.shape, std.shape
         ((5, 2), (5, 2))
         """
+        mean, std = self._posterior(X)
+        k = self.n_components_  # as fitted, whatever set_params did since
+        return keep_columns(mean, k), keep_columns(std, k)
+
+    def _posterior(self, X):
+        """Mean and std of q(z | x) in all ``n_latent_`` dimensions."""
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-
-        def loc_and_scale(module, x):
-            loc, log_scale = module.encode(x)
-            return torch.cat([loc, torch.exp(log_scale)], dim=-1)
-
-        out = self.map_batches(loc_and_scale, X)
+        out = self.map_batches(loc_and_scale, self._check_X(X, reset=False))
         d = self.module_.n_components
         return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
 
@@ -457,7 +452,7 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
             z = torch.randn((n_samples, d), generator=generator, dtype=torch.float64)
             z = z.numpy()
         else:
-            mean, std = self.encode(X)
+            mean, std = self._posterior(X)  # the whole model, as fitted
             check_output_size(self, (mean.shape[0], n_samples), "sample")
             eps = torch.randn(
                 (mean.shape[0], n_samples, d), generator=generator, dtype=torch.float64
@@ -526,7 +521,7 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         t = np.linspace(0.0, 1.0, n_steps, dtype=dtype)
         path = PATHS[method](start[:, None, :], end[:, None, :], t[:, None])
         path[:, 0], path[:, -1] = start, end
-        decoded = self.inverse_transform(path.reshape(-1, self.module_.n_components))
+        decoded = self._decode(path.reshape(-1, self.module_.n_components))
         if not isinstance(decoded, np.ndarray):  # a DataFrame, pair by pair
             return decoded
         return decoded.reshape(len(start), n_steps, -1)

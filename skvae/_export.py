@@ -50,7 +50,7 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
         any likelihood).
     X : array-like of shape (n_samples, n_features) or None, default=None
         An example input of the method: rows of data for ``"transform"`` and
-        ``"sample"``, latent rows of width ``n_components`` for
+        ``"sample"``, latent rows of width ``n_components_`` for
         ``"inverse_transform"``. Only its dtype and width are used: float32
         gives a float32 graph; float64 (or any other numeric dtype, which the
         estimator's methods turn into float64) a float64 graph computed in
@@ -58,13 +58,15 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
     method : {"transform", "inverse_transform", "sample"}, default="transform"
         What the graph computes:
 
-        - ``"transform"``: input ``X``, output ``Z``, the means of q(z | x);
-        - ``"inverse_transform"``: input ``Z`` (latent rows), output
-          ``X_mean``, the mean of p(x | z);
+        - ``"transform"``: input ``X``, output ``Z``, the means of q(z | x)
+          (the ``n_components_`` columns of ``transform``);
+        - ``"inverse_transform"``: input ``Z`` (latent rows of
+          ``n_components_`` columns), output ``X_mean``, the mean of p(x | z);
         - ``"sample"`` (variational models, not
           :class:`AutoencoderTransformer`): inputs ``X`` and
           ``noise`` (standard normal draws of shape ``(n_samples,
-          n_components)``), output ``X_sample``, the decoder mean at
+          n_latent_)``, every latent dimension), output ``X_sample``, the
+          decoder mean at
           ``z = mu(x) + sigma(x) * noise``: ``sample(X=X)`` with the noise
           drawn by the caller (repeat rows of X for several draws each).
           Samples from the prior are ``"inverse_transform"`` of standard
@@ -186,7 +188,7 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
         X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         dtype = torch.float32 if X.dtype == np.float32 else torch.float64
         width = (
-            module.n_components
+            estimator.n_components_  # the kept columns, as transform's
             if method == "inverse_transform"
             else (estimator.n_features_in_)
         )
@@ -210,6 +212,7 @@ def to_onnx(estimator, X=None, *, method="transform", target_opset=None):
         dtype,
         opset=target_opset,
         metadata=metadata,
+        n_kept=estimator.n_components_,
     )
 
 

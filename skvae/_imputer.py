@@ -181,6 +181,9 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             name: VAETransformer._parameter_constraints[name]
             for name in _SHARED_PARAMS
         },
+        # an integer only: "auto" keeps the columns of VAETransformer's
+        # transform, and imputation uses every latent dimension anyway
+        "n_components": [Interval(Integral, 1, None, closed="left")],
         "n_importance": [Interval(Integral, 1, None, closed="left")],
     }
 

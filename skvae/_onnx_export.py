@@ -43,33 +43,40 @@ MIN_OPSET = 18
 
 
 class _Transform(nn.Module):
-    """``transform``: the means of q(z | x)."""
+    """``transform``: the means of q(z | x), in the first ``n_kept`` latent
+    dimensions."""
 
-    def __init__(self, module, likelihood):
+    def __init__(self, module, likelihood, n_kept):
         super().__init__()
         self.module = module
+        self.n_kept = n_kept
 
     def forward(self, x):
-        return self.module.encode(x)[0]
+        return self.module.encode(x)[0][:, : self.n_kept]
 
 
 class _InverseTransform(nn.Module):
-    """``inverse_transform``: the mean of p(x | z) at latent rows."""
+    """``inverse_transform``: the mean of p(x | z) at latent rows of the
+    ``n_kept`` first dimensions, the others at 0 (the prior mean)."""
 
-    def __init__(self, module, likelihood):
+    def __init__(self, module, likelihood, n_kept):
         super().__init__()
         self.module = module
         self.likelihood = likelihood
+        self.n_dropped = module.n_components - n_kept
+
+    def widen(self, z):
+        return nn.functional.pad(z, (0, self.n_dropped)) if self.n_dropped else z
 
     def forward(self, z):
-        return self.likelihood.mean(self.module.decode(z))
+        return self.likelihood.mean(self.module.decode(self.widen(z)))
 
 
 class _Sample(nn.Module):
     """``sample(X=...)``: the decoder mean at ``z = mu(x) + sigma(x) * noise``,
     the noise (standard normal, one row per row of x) given as an input."""
 
-    def __init__(self, module, likelihood):
+    def __init__(self, module, likelihood, n_kept):
         super().__init__()
         self.module = module
         self.likelihood = likelihood
@@ -85,7 +92,7 @@ class _ConditionalInverseTransform(_InverseTransform):
     given their condition rows c."""
 
     def forward(self, z, condition):
-        return self.likelihood.mean(self.module.decode(z, condition))
+        return self.likelihood.mean(self.module.decode(self.widen(z), condition))
 
 
 class _ConditionalSample(_Sample):
@@ -126,7 +133,9 @@ def _quiet_exporter():
         logger.setLevel(level)
 
 
-def export_module(module, likelihood, method, dtype, *, opset=None, metadata=None):
+def export_module(
+    module, likelihood, method, dtype, *, opset=None, metadata=None, n_kept=None
+):
     """Export one inference method of a fitted module to ONNX.
 
     Parameters
@@ -149,6 +158,10 @@ def export_module(module, likelihood, method, dtype, *, opset=None, metadata=Non
         exporter's default.
     metadata : dict of str to str, optional
         Written into the model's ``metadata_props``.
+    n_kept : int, optional
+        The latent columns ``transform`` returns and ``inverse_transform``
+        takes (an estimator's ``n_components_``; the others decoded at 0);
+        all of them when None. ``sample`` uses every latent dimension.
 
     Returns
     -------
@@ -190,10 +203,11 @@ def export_module(module, likelihood, method, dtype, *, opset=None, metadata=Non
     names, output = (CONDITIONAL_METHODS if conditional else METHODS)[method]
     wrapper = (_CONDITIONAL_WRAPPERS if conditional else _WRAPPERS)[method]
     module = copy.deepcopy(module).to(device="cpu", dtype=dtype).eval()
-    net = wrapper(module, likelihood).eval()
+    n_kept = module.n_components if n_kept is None else int(n_kept)
+    net = wrapper(module, likelihood, n_kept).eval()
     widths = {
         "X": module.spec["n_features"],
-        "Z": module.n_components,
+        "Z": n_kept,
         "noise": module.n_components,
         "condition": getattr(module, "n_conditions", 0),
     }

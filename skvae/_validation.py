@@ -312,7 +312,8 @@ MAX_OUTPUT_BYTES = 2**34  # 16 GiB
 def check_output_size(estimator, rows, what, itemsize=8):
     """Raise a ValueError when ``rows`` (a shape) of the fitted estimator's
     rows, or latents if wider, would exceed :data:`MAX_OUTPUT_BYTES`."""
-    shape = (*rows, max(estimator.n_components, estimator.n_features_in_))
+    width = estimator.module_.n_components  # as fitted, "auto" or not
+    shape = (*rows, max(width, estimator.n_features_in_))
     n_bytes = itemsize
     for n in shape:
         n_bytes *= int(n)

@@ -62,7 +62,7 @@ def _shape_calculator(operator):
     )
     estimator = operator.raw_operator
     n_rows = operator.inputs[0].get_first_dimension()
-    n_components = estimator.module_.n_components  # as fitted
+    n_components = estimator.n_components_  # as fitted (kept, with "auto")
     operator.outputs[0].type = type(operator.inputs[0].type)([n_rows, n_components])
 
 

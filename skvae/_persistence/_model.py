@@ -38,8 +38,12 @@ def expected_likelihood(params, n_features, tabular=None):
     )
 
 
-def module_spec(params, likelihood, n_features, n_conditions=0):
-    """The :attr:`VAEModule.spec` that ``fit`` builds; ValueError if none."""
+def module_spec(params, likelihood, n_features, n_conditions=0, n_components=None):
+    """The :attr:`VAEModule.spec` that ``fit`` builds; ValueError if none.
+
+    ``n_components``: the fitted latent width (``n_latent_``, checked against
+    the parameters by the schema); ``params["n_components"]`` when None.
+    """
     sizes = params["hidden_layer_sizes"]
     try:
         hidden = tuple(int(h) for h in np.ravel(sizes))
@@ -53,7 +57,9 @@ def module_spec(params, likelihood, n_features, n_conditions=0):
     n_outputs = likelihood.n_params(n_features)
     spec = {
         "n_features": int(n_features),
-        "n_components": int(params["n_components"]),
+        "n_components": int(
+            params["n_components"] if n_components is None else n_components
+        ),
         "n_outputs": int(n_outputs),
         "hidden_layer_sizes": hidden,
         "activation": params["activation"] if "activation" in params else "relu",
@@ -226,15 +232,18 @@ def build(spec, tensors, group, target, prefix):
 # --------------------------------------------------------------------- save
 
 
-def check_rebuildable(estimator, params, likelihood, n_inputs, n_conditions=0):
-    """Refuse to save a module that ``load`` would not rebuild from the record."""
+def check_rebuildable(
+    estimator, params, likelihood, n_inputs, n_conditions=0, n_components=None
+):
+    """Refuse to save a module that ``load`` would not rebuild from the record
+    (``n_components``: the fitted latent width, as for :func:`module_spec`)."""
     message = (
         "cannot save: the estimator's parameters were changed after fit and no "
         "longer describe the fitted module (e.g. hidden_layer_sizes, activation, "
         "n_components or likelihood). Refit, or set them back, before saving."
     )
     try:
-        spec = module_spec(params, likelihood, n_inputs, n_conditions)
+        spec = module_spec(params, likelihood, n_inputs, n_conditions, n_components)
     except ValueError as exc:
         raise ValueError(
             f"cannot save: the parameters no longer describe the fitted model ({exc})"

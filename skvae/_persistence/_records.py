@@ -29,7 +29,7 @@ from ._model import (
     module_spec,
 )
 from ._registry import check_n_features, later_params, registered, registration
-from ._schema import Stored, check_attributes
+from ._schema import Stored, check_attributes, derived_mismatch
 from ._tables import encoded_width, tabular_mismatch
 
 __all__ = ["describe", "rebuild"]
@@ -103,9 +103,17 @@ def describe(estimator, classes=None):
                 "no longer describe its fitted likelihood_ (likelihood or "
                 "covariance). Refit, or set them back, before saving."
             )
+        changed = derived_mismatch(entry.attributes, raw, params)
+        if changed:
+            raise ValueError(
+                "cannot save: the estimator's parameters were changed after fit "
+                f"and no longer describe its fitted {', '.join(changed)} (for "
+                "instance n_components). Refit, or set them back, before saving."
+            )
         n_conditions = vars(estimator).get(entry.conditions, 0)
         check_rebuildable(
-            estimator, params, estimator.likelihood_, n_inputs, n_conditions
+            estimator, params, estimator.likelihood_, n_inputs, n_conditions,
+            raw.get("n_latent_"),
         )
         tensors, optimizer = model_tensors(estimator)
         part["optimizer"] = {
@@ -200,14 +208,14 @@ def rebuild(doc, container, target, classes, prefix=""):
     if not fitted:
         if own:
             raise Invalid("it stores weights for an estimator marked as unfitted")
-        check_attributes(entry.attributes, attributes, params, fitted=False)
+        attributes = check_attributes(entry.attributes, attributes, params, False)
         vars(estimator).update(attributes)
         return estimator
     for key in own:
         head = key[len(prefix) :].partition(".")[0]
         if head not in ("module", "optimizer"):
             raise Invalid(f"it holds an unexpected tensor {quote(key)}")
-    check_attributes(entry.attributes, attributes, params, fitted=True)
+    attributes = check_attributes(entry.attributes, attributes, params, fitted=True)
     n_conditions = attributes[entry.conditions] if entry.conditions else 0
     return _rebuild_model(
         estimator, params, attributes, doc, container, target, prefix, n_conditions
@@ -250,7 +258,9 @@ def _rebuild_model(
             f"its likelihood_ does not match n_features_in_ ({shorten(exc)})"
         ) from None
     try:
-        spec = module_spec(params, likelihood, n_inputs, n_conditions)
+        spec = module_spec(
+            params, likelihood, n_inputs, n_conditions, attributes.get("n_latent_")
+        )
     except ValueError as exc:
         raise Invalid(shorten(exc)) from None
     entries = {
@@ -297,7 +307,7 @@ def _rebuild_wrapper(
             raise Invalid(
                 "it stores a fitted model for an estimator marked as unfitted"
             )
-        check_attributes(entry.attributes, attributes, params, fitted=False)
+        attributes = check_attributes(entry.attributes, attributes, params, False)
         vars(estimator).update(attributes)
         return estimator
     if set(nested) != {nested_name}:
@@ -323,7 +333,9 @@ def _rebuild_wrapper(
             raise Invalid(
                 f"its model {nested_name!r} was not fitted with {key}={value!r}"
             )
-    check_attributes(entry.attributes, attributes, params, fitted=True, nested=model)
+    attributes = check_attributes(
+        entry.attributes, attributes, params, fitted=True, nested=model
+    )
     vars(estimator).update(attributes)
     setattr(estimator, nested_name, model)
     if doc.get("random_state_shared") is True and isinstance(

@@ -5,9 +5,12 @@ its type, shape and range, whether it may be absent (``optional``), whether an
 unfitted estimator may have it (``unfitted``), whether it repeats the
 attribute of the same name of a nested estimator (``mirror``), and whether it
 stands in for another (``unless``: required exactly when that one is
-absent). A size given as a string names a parameter or an attribute checked
-before (``"n_iter_"``,
-``"n_components"``). :func:`check_attributes` refuses unknown and missing
+absent), and whether it follows from what is checked before it (``derive``:
+a function of the parameters and those attributes giving the value ``fit``
+sets, or None where ``fit``'s choice must be stored; a file must hold that
+value, and one written before the attribute existed gets it). A size given
+as a string names a parameter or an attribute checked before (``"n_iter_"``,
+``"n_latent_"``). :func:`check_attributes` refuses unknown and missing
 attributes and every value ``fit`` could not have produced.
 """
 
@@ -33,6 +36,7 @@ __all__ = [
     "OutputConfig",
     "Stored",
     "check_attributes",
+    "derived_mismatch",
 ]
 
 
@@ -47,10 +51,14 @@ def _is_float(value):
 class Spec:
     """One fitted attribute: how to check its value."""
 
-    def __init__(self, *, optional=False, unfitted=False, mirror=False, unless=None):
+    def __init__(
+        self, *, optional=False, unfitted=False, mirror=False, unless=None, derive=None
+    ):
         self.optional, self.unfitted, self.mirror = optional, unfitted, mirror
         # required when the attribute ``unless`` is absent, refused beside it
         self.unless = unless
+        # context -> the value fit sets, or None when a file must hold it
+        self.derive = derive
 
     def check(self, value, context):
         """Return an error text, or None when ``value`` is one fit produces."""
@@ -256,8 +264,11 @@ def check_attributes(schema, attributes, params, fitted, nested=None):
     """Refuse unknown, missing and invalid fitted attributes (raises Invalid).
 
     ``schema`` maps each attribute name to its spec; ``nested`` is the rebuilt
-    nested estimator, if any, for the attributes that mirror it.
+    nested estimator, if any, for the attributes that mirror it. Returns the
+    attributes, with those a spec derives filled in where a file (written
+    before they existed) lacks them.
     """
+    attributes = dict(attributes)
     stored = {name for name, spec in schema.items() if isinstance(spec, Stored)}
     for name in attributes:
         spec = schema.get(name)
@@ -268,6 +279,7 @@ def check_attributes(schema, attributes, params, fitted, nested=None):
         for name, spec in schema.items()
         if name not in stored
         and not spec.optional
+        and spec.derive is None  # (checked in order below)
         and (fitted or spec.unfitted)
         and (spec.unless is None or spec.unless not in attributes)
     ]
@@ -279,6 +291,13 @@ def check_attributes(schema, attributes, params, fitted, nested=None):
         raise Invalid(f"it lacks the fitted attributes {missing}")
     context = dict(params)
     for name, spec in schema.items():
+        derived = None
+        if spec.derive is not None and (fitted or spec.unfitted):
+            derived = spec.derive(context)
+            if name not in attributes:
+                if derived is None:
+                    raise Invalid(f"it lacks the fitted attributes {[name]}")
+                attributes[name] = derived
         if name not in attributes:
             if spec.mirror and nested is not None and hasattr(nested, name):
                 raise Invalid(f"its {name} differs from that of its nested model")
@@ -287,6 +306,11 @@ def check_attributes(schema, attributes, params, fitted, nested=None):
         problem = spec.check(value, context)
         if problem:
             raise Invalid(f"attribute {name!r} {problem}")
+        if derived is not None and not _same(value, derived):
+            raise Invalid(
+                f"attribute {name!r} is {quote(value)}, but fit gives {derived!r} "
+                "for its parameters and attributes"
+            )
         if (
             spec.mirror
             and nested is not None
@@ -294,6 +318,21 @@ def check_attributes(schema, attributes, params, fitted, nested=None):
         ):
             raise Invalid(f"its {name} differs from that of its nested model")
         context[name] = value
+    return attributes
+
+
+def derived_mismatch(schema, attributes, params):
+    """The attributes, of a fitted estimator about to be saved, that differ
+    from what their spec derives (``set_params`` changed what fit read)."""
+    context, changed = dict(params), []
+    for name, spec in schema.items():
+        if name not in attributes:
+            continue
+        derived = None if spec.derive is None else spec.derive(context)
+        if derived is not None and not _same(attributes[name], derived):
+            changed.append(name)
+        context[name] = attributes[name]
+    return changed
 
 
 def _same(a, b):
