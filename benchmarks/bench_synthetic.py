@@ -17,7 +17,9 @@ generator is fitted on the training rows and samples as many rows. Scores:
 
 Generators:
 
-* ``defaults``: ``VAETransformer()`` with every default, and ``sample``'s;
+* ``defaults``: ``VAETransformer()`` with every default, and ``sample``'s
+  (``n_components="auto"``, ``numeric_scaling="auto"``: quantiles for a
+  DataFrame, ``sample(decoder_noise="auto")``: draws for a DataFrame);
 * ``tuned``: ``VAETransformer(n_components=8, max_iter=300)``, the setting the
   issue found to beat TVAE, sampled with ``decoder_noise=True``;
 * ``tvae``: ``ctgan.TVAE(epochs=300)`` (its other defaults);

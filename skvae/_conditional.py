@@ -145,7 +145,7 @@ n_active_components_, tabular_
     # the parent's parameters, then target (stored as given; see _set)
     def __init__(
         self,
-        n_components=2,
+        n_components="auto",
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",

@@ -55,8 +55,9 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
 
     Parameters
     ----------
-    n_components : int or "auto", default=2
-        Dimension of the latent space. ``"auto"`` chooses it, as PCA's
+    n_components : int or "auto", default="auto"
+        Dimension of the latent space; pass 2 for a 2-D map of the data (the
+        default was 2 until generation was measured). ``"auto"`` chooses it, as PCA's
         ``"mle"`` does: ``fit`` trains ``min(n_features_in_, 16)`` latent
         dimensions and keeps the active ones (``n_components_``, at least 1;
         the others collapsed to the prior). ``transform`` returns those and
@@ -274,7 +275,7 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
 
     def __init__(
         self,
-        n_components=2,
+        n_components="auto",
         *,
         hidden_layer_sizes=(256, 128),
         activation="relu",
