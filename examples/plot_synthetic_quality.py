@@ -51,17 +51,18 @@ print(f"{len(train)} training rows, {len(holdout)} held-out rows")
 # Fit, draw and score
 # -------------------
 # ``quality_report`` draws as many rows as there are training rows with
-# ``sample(..., decoder_noise=True)``, the model's full generative process,
-# and hands them to SDMetrics with metadata taken from the fitted model: its
-# numeric columns are ``numerical`` and its categorical column
-# ``categorical``. Every score is in [0, 1], higher is better.
+# ``sample``, which for a model fitted on a DataFrame draws each row from
+# p(x | z), the model's full generative process. It hands them to SDMetrics
+# with metadata taken from the fitted model: its numeric columns are
+# ``numerical`` and its categorical column ``categorical``. Every score is
+# in [0, 1], higher is better. (Numeric columns are quantile-scaled, the
+# default for DataFrames.)
 vae = VAETransformer(
     4,
     hidden_layer_sizes=(64, 64),
     batch_size=32,
     learning_rate_init=3e-3,
     max_iter=300,
-    numeric_scaling="quantile",
     random_state=0,
 )
 vae.fit(train)
@@ -82,8 +83,8 @@ print(report)
 # lie closer to a training row than to a held-out one about 106 / 178 = 60 %
 # of the time here, since there are more training rows to be closest;
 # SDMetrics' DCR overfitting protection is 1 up to half and falls to 0 at
-# all of them. The draws come out somewhat above the 60 %: a little overfit,
-# nowhere near the bootstrap.
+# all of them. The draws come out near that 60 %, far from the bootstrap's
+# 100 %.
 bootstrap = train.sample(len(train), replace=True, random_state=0)
 reports = {
     "VAE draws": report,
@@ -125,13 +126,14 @@ ax.set_title("SDMetrics' score of each column")
 # The cultivar's TVComplement compares the shares of its three categories,
 # here for the rows the report scored (the same seed draws the same rows).
 # The decoder means give each row its most probable cultivar and the draws
-# pick one with the decoder's probabilities. Here both stay within about
-# ten points of the real shares, the means closer than the draws: the
-# cultivars lie apart in the latent space, so the most probable cultivar is
-# usually a clear choice. On a table whose categories overlap, the means
-# would under-represent the categories that are seldom the most probable.
+# pick one with the decoder's probabilities. Here both stay within a few
+# points of the real shares: the cultivars lie apart in the latent space, so
+# the most probable cultivar is usually a clear choice. On a table whose
+# categories overlap, the means under-represent the categories that are
+# seldom the most probable (which is why ``sample`` draws by default for a
+# model fitted on a DataFrame).
 draws = vae.sample(len(train), random_state=0, decoder_noise=True)
-means = vae.sample(len(train), random_state=0)
+means = vae.sample(len(train), random_state=0, decoder_noise=False)
 shares = pd.DataFrame(
     {
         "real (training)": train["cultivar"].value_counts(normalize=True),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from ._columns import _few, _is_boolean, _is_number, as_float, is_frame
@@ -168,7 +168,7 @@ class SyntheticQuality:
         "holdout": "no_validation",
         "synthetic": "no_validation",
         "n_samples": [Interval(Integral, 1, None, closed="left"), None],
-        "decoder_noise": ["boolean"],
+        "decoder_noise": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
         "numerical_match_tolerance": [Interval(Real, 0, None, closed="left")],
     },
@@ -181,7 +181,7 @@ def quality_report(
     holdout=None,
     synthetic=None,
     n_samples=None,
-    decoder_noise=True,
+    decoder_noise="auto",
     random_state=None,
     numerical_match_tolerance=0.01,
 ):
@@ -208,7 +208,8 @@ def quality_report(
     estimator : fitted estimator
         The generative model, for instance a :class:`VAETransformer` fitted
         on ``X``; it must have ``sample(n_samples, random_state=...,
-        decoder_noise=...)`` unless ``synthetic`` is given. Its column typing
+        decoder_noise=...)`` (as skvae's generative estimators do) unless
+        ``synthetic`` is given. Its column typing
         decides how SDMetrics treats each column (see Notes).
     X : pandas.DataFrame of shape (n_rows, n_features_in_)
         The real rows the estimator was trained on, with the columns it was
@@ -226,11 +227,13 @@ def quality_report(
     n_samples : int, default=None
         Number of rows to draw; None draws ``len(X)``. Must be None with
         ``synthetic``.
-    decoder_noise : bool, default=True
+    decoder_noise : bool or "auto", default="auto"
         Passed to ``estimator.sample``: True draws each row from p(x | z),
         the model's full generative process, whose rows have the spread of
         real rows; False scores the decoder means, whose categorical columns
-        hold only the most probable category. Ignored with ``synthetic``.
+        hold only the most probable category; ``"auto"``, ``sample``'s own
+        default, draws for a model fitted on a DataFrame and takes the means
+        for one fitted on an array. Ignored with ``synthetic``.
     random_state : int, RandomState instance or None, default=None
         Seeds the draws (``estimator.sample(..., random_state=...)``).
         Ignored with ``synthetic``; SDMetrics' scores themselves are

@@ -154,6 +154,9 @@ def test_n_samples_and_random_state(sdmetrics, vae, train):
     again = quality_report(vae, train, n_samples=25, random_state=0)
     assert first.n_synthetic == 25
     assert first.summary().equals(again.summary())
+    # sample's own default: draws, for a model fitted on a DataFrame
+    draws = quality_report(vae, train, n_samples=25, decoder_noise=True, random_state=0)
+    assert first.summary().equals(draws.summary())
     means = quality_report(vae, train, n_samples=25, decoder_noise=False)
     assert 0 <= means.score <= 1
 
