@@ -17,6 +17,7 @@ _EXTRAS = {
         ("skvae._export", "skvae._onnx_export", "skvae.onnx"),
     ),
     "imbalanced": (("imblearn",), ("skvae._oversampler",)),
+    "report": (("sdmetrics",), ("skvae._quality",)),
 }
 MISSING = {
     extra: doctests

@@ -12,6 +12,7 @@ from ._mixed import CategoricalLikelihood, MixedLikelihood
 from ._module import VAEModule
 from ._oversampler import VAEOversampler
 from ._persistence import load
+from ._quality import SyntheticQuality, quality_report
 from ._version import __version__
 
 __all__ = [
@@ -32,5 +33,7 @@ __all__ = [
     "MixedLikelihood",
     "load",
     "to_onnx",
+    "quality_report",
+    "SyntheticQuality",
     "__version__",
 ]

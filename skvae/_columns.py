@@ -2,8 +2,9 @@
 
 Each kind of column is one small class (numeric, quantile-scaled numeric,
 boolean, categorical) that knows which columns it takes, how to encode them
-as floats and decode them back, which likelihood scores them, and which fitted
-values a file stores of it. :func:`column_kind` picks the kind of a column;
+as floats and decode them back, which likelihood scores them, which fitted
+values a file stores of it, and its type in SDMetrics' metadata.
+:func:`column_kind` picks the kind of a column;
 :class:`skvae._tabular.TabularEncoder` and the file format
 (``skvae._persistence``) iterate over :data:`KINDS` and name no kind, so
 adding a kind of column touches this file only.
@@ -56,6 +57,9 @@ class _Numeric:
     #: the likelihood of the column: an alias of ``make_likelihood`` or an
     #: object it copies; consecutive columns of one alias share a block
     likelihood = "gaussian"
+
+    #: the column's type in SDMetrics' metadata (skvae.quality_report)
+    sdtype = "numerical"
 
     #: fitted values stored in files, and those recomputed on load
     STORED = ("mean", "scale", "low", "high")
@@ -217,6 +221,8 @@ class _Boolean:
 
     likelihood = "bernoulli"
 
+    sdtype = "boolean"
+
     STORED = ()
     DERIVED = ("width",)
     frame_only = True
@@ -268,6 +274,8 @@ class _Categorical:
     block_rank = 2
 
     likelihood = CategoricalLikelihood()  # a block of its own per column
+
+    sdtype = "categorical"
 
     STORED = ("categories",)
     DERIVED = ("width",)

@@ -17,6 +17,7 @@ OPTIONAL = {
     # torch.onnx's dynamo exporter builds its graphs with onnxscript
     "onnxscript": ("onnx", "exporting models to ONNX (skvae.to_onnx)"),
     "skl2onnx": ("onnx", "converting pipelines to ONNX (import skvae.onnx)"),
+    "sdmetrics": ("report", "scoring synthetic tables (skvae.quality_report)"),
 }
 
 

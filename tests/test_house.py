@@ -30,6 +30,9 @@ FACE = {
     # and registers skl2onnx converters for the estimator classes
     "skvae._export",
     "skvae.onnx",
+    # quality_report: checks a fitted estimator and its parameters
+    # (check_is_fitted, validate_params) before SDMetrics scores its rows
+    "skvae._quality",
 }
 
 

@@ -14,6 +14,7 @@ ORDER = [
     "plot_vs_pca.py",
     "plot_beta_warmup.py",
     "plot_tabular.py",
+    "plot_synthetic_quality.py",
     "plot_dask_grid_search.py",
 ]
 
