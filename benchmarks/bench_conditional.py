@@ -8,8 +8,9 @@ style-transfer accuracy: real test rows restyled as class (y + 1) mod 10
 with ``sample(X=rows, y=...)``. Digits always; MNIST
 (``../shared/data/mnist``, all 60,000 training rows unless ``--n-train``)
 with ``--mnist``. The model is ``ConditionalVAE(n_components=...,
-beta=..., likelihood="bernoulli", learning_rate_init=1e-3)``; its
-``n_components`` default, 2, is ConditionalVAE's own.
+beta=..., likelihood="bernoulli", learning_rate_init=1e-3)``, with
+``--n-components`` 2 unless given (ConditionalVAE's default when this was
+measured; it is now ``"auto"``).
 
 Usage::
 

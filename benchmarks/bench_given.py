@@ -115,6 +115,7 @@ def fit_vae(train, epochs, seed):
         tol=0.0,
         n_iter_no_change=epochs,
         missing="mask",
+        numeric_scaling="standard",  # as measured (the default then)
         device="cpu",
         random_state=seed,
     ).fit(train)

@@ -67,6 +67,7 @@ BASE = dict(
     batch_size=64,
     max_iter=300,
     missing="mask",
+    numeric_scaling="standard",  # as measured (the default then)
     device="cpu",
 )
 

@@ -10,7 +10,11 @@ generator is fitted on the training rows and samples as many rows. Scores:
   synthetic category shares over the categorical columns (1 minus
   sdmetrics' TVComplement shape score); ``minority``: the largest drop, in
   points, of a category's share, over every level of every categorical column;
-* ``copies``: synthetic rows equal to some training row in every column;
+* ``copies``: synthetic rows equal to some training row in every column, and
+  ``copy_share``, their share, next to ``real_copy_share``: the share of
+  *held-out real* rows equal to some training row, what a generator that
+  draws new rows from the population itself would give (on a table of few
+  distinct values many real rows repeat one another);
 * ``efficacy``: macro-F1 on the real held-out rows of a random forest trained
   on the synthetic rows (as ``bench_tabular.py``);
 * ``fit_s``, ``sample_s``: seconds.
@@ -167,16 +171,14 @@ MAIN = {
     "bootstrap": bootstrap,
 }
 
-#: candidate defaults: (VAETransformer parameters, sample parameters)
-_Q = {"n_components": 8, "numeric_scaling": "quantile"}
+#: candidate changes to the defaults: (VAETransformer parameters, sample parameters);
+#: the first sweep (decoder means or draws, 2 or 8 latents, standard or quantile
+#: scaling, patience) chose today's defaults, see docs/benchmarks.md
 SWEEP = {
-    "k8q": (_Q, {"decoder_noise": True}),
-    "k8q_patience30": ({**_Q, "n_iter_no_change": 30}, {"decoder_noise": True}),
-    "k8q_b64": ({**_Q, "batch_size": 64}, {"decoder_noise": True}),
-    "k16q_patience30": (
-        {**_Q, "n_components": 16, "n_iter_no_change": 30},
-        {"decoder_noise": True},
-    ),
+    "defaults": ({}, {}),
+    "full_covariance": ({"covariance": "full"}, {}),
+    "beta_0.5": ({"beta": 0.5}, {}),
+    "full_beta_0.5": ({"covariance": "full", "beta": 0.5}, {}),
 }
 
 
@@ -189,6 +191,7 @@ def run(tables, generators, seeds):
                 table, test_size=0.3, stratify=table["label"], random_state=seed
             )
             train = train.reset_index(drop=True)
+            real_copy_share = copies(train, test) / len(test)
             for gen, generate in generators.items():
                 synthetic, fit_s, sample_s, epochs = generate(train, seed)
                 scores = quality(train, synthetic)
@@ -197,6 +200,8 @@ def run(tables, generators, seeds):
                 scores.update(
                     minority=minority_drop(train, synthetic),
                     copies=copies(train, synthetic),
+                    copy_share=copies(train, synthetic) / len(synthetic),
+                    real_copy_share=real_copy_share,
                     efficacy=efficacy(train, test, synthetic),
                     fit_s=fit_s,
                     sample_s=sample_s,

@@ -136,6 +136,7 @@ def fit_sample_skvae(train, epochs, seed, decoder_noise=False):
         max_iter=epochs,
         tol=0.0,
         n_iter_no_change=epochs,
+        numeric_scaling="standard",  # as measured (the default then)
         device="cpu",
         random_state=seed,
     )

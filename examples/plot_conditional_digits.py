@@ -34,7 +34,7 @@ from skvae import ConditionalVAE
 X, y = load_digits(return_X_y=True)
 X = X / 16.0
 
-cvae = ConditionalVAE(likelihood="bernoulli", max_iter=100, random_state=0)
+cvae = ConditionalVAE(2, likelihood="bernoulli", max_iter=100, random_state=0)
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", ConvergenceWarning)
     cvae.fit(X, y)

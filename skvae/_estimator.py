@@ -87,7 +87,7 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         Rows per mini-batch (all rows when there are fewer).
     learning_rate_init : float, default=1e-3
         Adam's step size.
-    max_iter : int, default=500
+    max_iter : int, default=1000
         Maximum number of epochs, a cap: ``early_stopping`` usually ends it first.
     early_stopping : bool or "auto", default="auto"
         Hold out ``validation_fraction`` of the rows, stop when their loss
@@ -286,7 +286,7 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         kl_warmup=0,
         batch_size=128,
         learning_rate_init=1e-3,
-        max_iter=500,
+        max_iter=1000,
         early_stopping="auto",
         validation_fraction=0.1,
         n_iter_no_change=10,
