@@ -7,7 +7,9 @@ better; comparable between the two models of one table, not across tables).
 The tables are ``load_digits().data / 16`` and the frames
 ``load_wine(as_frame=True).frame`` and ``load_breast_cancer(as_frame=True)
 .frame`` (target column included, as a user passing the frame would),
-modelled as tables (each column standardised). For each seed of
+modelled as tables (each column scaled by ``numeric_scaling``'s default).
+``--early-stopping`` fits with ``early_stopping=True`` (validation on a tenth
+of the rows, whatever their number). For each seed of
 ``--seeds`` it prints the latent width fitted (``n_latent_``), the columns
 kept (``n_components_``), the active dimensions, the epochs, the fit time,
 the ELBO and the KL of the leading latent dimensions.
@@ -18,6 +20,7 @@ of 16 latent dimensions (``skvae._components.AUTO_MAX_COMPONENTS``). Run
 from the repository root, with one thread for steadier times::
 
     SKVAE_NUM_THREADS=1 python benchmarks/bench_auto_components.py
+    SKVAE_NUM_THREADS=1 python benchmarks/bench_auto_components.py --early-stopping
     SKVAE_NUM_THREADS=1 python benchmarks/bench_auto_components.py \\
         --widths 16 32 --seeds 0 1 2
 """
@@ -39,12 +42,12 @@ TABLES = {
 }
 
 
-def fit(X_train, X_test, n_components, seed):
+def fit(X_train, X_test, n_components, seed, **params):
     """Fitted model, seconds and held-out ELBO of one default fit."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         start = time.perf_counter()
-        vae = VAETransformer(n_components, random_state=seed, device="cpu")
+        vae = VAETransformer(n_components, random_state=seed, device="cpu", **params)
         vae.fit(X_train)
         seconds = time.perf_counter() - start
     return vae, seconds, vae.score(X_test)
@@ -54,7 +57,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--widths", type=int, nargs="*", default=[])
+    parser.add_argument("--early-stopping", action="store_true")
     args = parser.parse_args()
+    params = {"early_stopping": True} if args.early_stopping else {}
     print(
         f"{'table':14s} {'n_components':>12s} {'seed':>4s} {'n_latent_':>9s} "
         f"{'kept':>4s} {'active':>6s} {'epochs':>6s} {'fit s':>6s} {'ELBO':>8s}  "
@@ -68,7 +73,7 @@ def main():
         X = TABLES[name]()
         X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
         for seed in args.seeds:
-            vae, seconds, elbo = fit(X_train, X_test, k, seed)
+            vae, seconds, elbo = fit(X_train, X_test, k, seed, **params)
             kl = np.round(vae.kl_per_component_[:8], 2).tolist()
             print(
                 f"{name:14s} {k!s:>12s} {seed:4d} {vae.n_latent_:9d} "

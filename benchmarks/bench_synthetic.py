@@ -30,11 +30,12 @@ Generators:
 * ``bootstrap``: the training rows resampled with replacement (an upper
   reference: it copies rows by construction).
 
-``--sweep`` scores the candidate default settings (``SWEEP``) instead, one seed
-per table unless ``--seeds`` says otherwise. Scores are medians over the seeds
-(0, 1, ...). Tables (none downloaded): statsmodels' ``fair`` and ``anes96``,
-plotly's ``tips``, scikit-learn's ``breast_cancer`` and ``wine`` with their class
-as a categorical column (``bench_tabular.load_tables`` plus tips).
+``--sweep defaults`` or ``--sweep covariance`` scores candidate settings
+(``SWEEPS``) instead, one seed per table unless ``--seeds`` says otherwise.
+Scores are medians over the seeds (0, 1, ...). Tables (none downloaded):
+statsmodels' ``fair`` and ``anes96``, plotly's ``tips``, scikit-learn's
+``breast_cancer`` and ``wine`` with their class as a categorical column
+(``bench_tabular.load_tables`` plus tips).
 
 Needs ``sdmetrics``, ``ctgan``, ``statsmodels`` and ``plotly``, which need
 pandas<3; in a venv of their own::
@@ -42,7 +43,8 @@ pandas<3; in a venv of their own::
     python -m venv /tmp/bench && /tmp/bench/bin/pip install torch==2.13.0
     /tmp/bench/bin/pip install -e ".[tables]" sdmetrics ctgan statsmodels
     /tmp/bench/bin/python benchmarks/bench_synthetic.py              # 3 seeds
-    /tmp/bench/bin/python benchmarks/bench_synthetic.py --sweep
+    /tmp/bench/bin/python benchmarks/bench_synthetic.py --sweep defaults
+    /tmp/bench/bin/python benchmarks/bench_synthetic.py --sweep covariance --seeds 2
 """
 
 import argparse
@@ -54,6 +56,7 @@ import pandas as pd
 from bench_tabular import efficacy, load_tables
 from sklearn.model_selection import train_test_split
 
+import skvae._training
 from skvae import VAETransformer
 
 
@@ -116,12 +119,20 @@ def copies(train, synthetic):
 
 
 def skvae_generator(params, sample_params):
+    params = dict(params)
+    min_steps = params.pop("min_patience_steps", skvae._training.MIN_PATIENCE_STEPS)
+
     def generate(train, seed):
         vae = VAETransformer(**params, device="cpu", random_state=seed)
+        saved = skvae._training.MIN_PATIENCE_STEPS
+        skvae._training.MIN_PATIENCE_STEPS = min_steps
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            vae.fit(train)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                vae.fit(train)
+        finally:
+            skvae._training.MIN_PATIENCE_STEPS = saved
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
         out = vae.sample(len(train), random_state=seed, **sample_params)
@@ -171,14 +182,37 @@ MAIN = {
     "bootstrap": bootstrap,
 }
 
-#: candidate changes to the defaults: (VAETransformer parameters, sample parameters);
-#: the first sweep (decoder means or draws, 2 or 8 latents, standard or quantile
-#: scaling, patience) chose today's defaults, see docs/benchmarks.md
-SWEEP = {
-    "defaults": ({}, {}),
-    "full_covariance": ({"covariance": "full"}, {}),
-    "beta_0.5": ({"beta": 0.5}, {}),
-    "full_beta_0.5": ({"covariance": "full", "beta": 0.5}, {}),
+_STD, _Q = {"numeric_scaling": "standard"}, {"numeric_scaling": "quantile"}
+_MEANS, _DRAWS = {"decoder_noise": False}, {"decoder_noise": True}
+
+#: ``--sweep NAME``: candidate settings, name -> (VAETransformer parameters,
+#: sample parameters). "defaults" chose today's defaults (decoder means or
+#: draws, 2, 8 or 16 latents, standard or quantile scaling, full covariance,
+#: the plateau's length); "covariance" tried, on top of them, what the issue
+#: named for the weak pair trends. A parameter "min_patience_steps" sets
+#: ``skvae._training.MIN_PATIENCE_STEPS`` for the fit (1: the 10-epoch
+#: plateau of before).
+SWEEPS = {
+    "defaults": {
+        "2_means": ({"n_components": 2, **_STD}, _MEANS),
+        "2_draws": ({"n_components": 2, **_STD}, _DRAWS),
+        "8_means": ({"n_components": 8, **_STD}, _MEANS),
+        "8_draws": ({"n_components": 8, **_STD}, _DRAWS),
+        "8_draws_full": ({"n_components": 8, "covariance": "full", **_STD}, _DRAWS),
+        "8_draws_quantile": ({"n_components": 8, **_Q}, _DRAWS),
+        "8_draws_quantile_10_epoch_plateau": (
+            {"n_components": 8, **_Q, "min_patience_steps": 1},
+            _DRAWS,
+        ),
+        "16_draws_quantile": ({"n_components": 16, **_Q}, _DRAWS),
+        "auto_draws_quantile": ({"n_components": "auto", **_Q}, _DRAWS),
+    },
+    "covariance": {
+        "defaults": ({}, {}),
+        "full_covariance": ({"covariance": "full"}, {}),
+        "beta_0.5": ({"beta": 0.5}, {}),
+        "full_beta_0.5": ({"covariance": "full", "beta": 0.5}, {}),
+    },
 }
 
 
@@ -196,7 +230,9 @@ def run(tables, generators, seeds):
                 synthetic, fit_s, sample_s, epochs = generate(train, seed)
                 scores = quality(train, synthetic)
                 held_out = quality(test.reset_index(drop=True), synthetic)
-                scores.update({f"{k}_test": v for k, v in held_out.items() if k != "cat_tv"})
+                scores.update(
+                    {f"{k}_test": v for k, v in held_out.items() if k != "cat_tv"}
+                )
                 scores.update(
                     minority=minority_drop(train, synthetic),
                     copies=copies(train, synthetic),
@@ -208,11 +244,18 @@ def run(tables, generators, seeds):
                     epochs=epochs,
                 )
                 runs[gen].append(scores)
-                print(name, seed, gen, {k: round(float(v), 3) for k, v in scores.items()},
-                      flush=True)
+                print(
+                    name,
+                    seed,
+                    gen,
+                    {k: round(float(v), 3) for k, v in scores.items()},
+                    flush=True,
+                )
         for gen, scores in runs.items():
             medians = {k: float(np.median([s[k] for s in scores])) for k in scores[0]}
-            rows.append({"table": name, "rows": len(table), "generator": gen, **medians})
+            rows.append(
+                {"table": name, "rows": len(table), "generator": gen, **medians}
+            )
     return pd.DataFrame(rows)
 
 
@@ -220,14 +263,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--tables", nargs="*", default=None)
-    parser.add_argument("--sweep", action="store_true", help="score SWEEP's candidates")
+    parser.add_argument(
+        "--sweep", choices=sorted(SWEEPS), help="score these candidates"
+    )
     parser.add_argument("--only", nargs="*", default=None, help="these generators only")
     args = parser.parse_args()
     tables = all_tables()
     if args.tables:
         tables = {name: tables[name] for name in args.tables}
     if args.sweep:
-        generators = {k: skvae_generator(*v) for k, v in SWEEP.items()}
+        generators = {k: skvae_generator(*v) for k, v in SWEEPS[args.sweep].items()}
         seeds = args.seeds or 1
     else:
         generators, seeds = dict(MAIN), args.seeds or 3

@@ -11,7 +11,10 @@ and ``inverse_transform`` return a DataFrame with the same columns and
 dtypes. With ``missing="mask"`` it also trains on incomplete rows, which is
 what :class:`~skvae.VAEImputer` uses to fill missing entries. This example
 generates a synthetic copy of a small medical table, checks how close it is
-to the real one, and compares the imputer with scikit-learn's.
+to the real one, and compares the imputer with scikit-learn's. Scoring
+synthetic rows with SDMetrics' quality report and privacy checks
+(:func:`~skvae.quality_report`) has an example of its own,
+:ref:`sphx_glr_auto_examples_plot_synthetic_quality.py`.
 """
 
 # %%
@@ -69,8 +72,10 @@ print(table.dtypes.to_string())
 # %%
 # Fit on the DataFrame
 # --------------------
-# Nothing to encode by hand. Numeric and integer columns are standardized
-# and modelled by a Gaussian with a learned scale per column, the boolean by
+# Nothing to encode by hand. Numeric and integer columns are modelled by a
+# Gaussian with a learned scale per column (here on the standardized scale,
+# ``numeric_scaling="standard"``, to show below what the default
+# quantile scaling of a DataFrame adds), the boolean by
 # a Bernoulli and each categorical column by a categorical distribution over
 # the categories seen in ``fit`` (one-hot inside the model). The table is
 # small, so the networks are too. ``inverse_transform(transform(X))``
@@ -82,6 +87,7 @@ vae = VAETransformer(
     batch_size=64,
     learning_rate_init=3e-3,
     max_iter=300,
+    numeric_scaling="standard",
     random_state=0,
 )
 vae.fit(train)
@@ -93,15 +99,16 @@ pd.concat({"held-out rows": test.head(3), "reconstructed": reconstructed}).round
 # %%
 # Synthetic rows: decoder means or draws from p(x | z)
 # ----------------------------------------------------
-# ``sample(n)`` draws latent points from the prior and returns the
-# decoder's *means* there: for a categorical column the most probable
+# ``sample(n, decoder_noise=False)`` draws latent points from the prior and
+# returns the decoder's *means* there: for a categorical column the most probable
 # category, for a number the mean of its Gaussian. Averaging removes the
 # noise the model attributes to each column, so the means are less spread
 # out than real data. ``sample(n, decoder_noise=True)`` completes the
 # generative process and draws each row from p(x | z) as well: the numbers
 # get the decoder's learned noise and the categories are drawn from their
-# predicted probabilities. Both return the table's dtypes.
-means = vae.sample(2000, random_state=0)
+# predicted probabilities; it is what ``sample(n)`` does by default for a
+# model fitted on a DataFrame. Both return the table's dtypes.
+means = vae.sample(2000, random_state=0, decoder_noise=False)
 draws = vae.sample(2000, random_state=0, decoder_noise=True)
 print("same dtypes:", all(rows.dtypes.equals(table.dtypes) for rows in (means, draws)))
 
@@ -109,7 +116,7 @@ numeric = train.select_dtypes("number").columns
 spread = pd.DataFrame(
     {
         "real": train[numeric].std(),
-        "sample()": means[numeric].std(),
+        "decoder_noise=False": means[numeric].std(),
         "decoder_noise=True": draws[numeric].std(),
     }
 )
@@ -149,7 +156,7 @@ def compare_histograms(ax, column, samples, bins=25):
 # The proportions of a categorical column come out right either way here.
 # ``bmi_class`` agrees with the synthetic ``bmi`` in most rows (printed
 # above), more often for the means, whose ``bmi`` is not blurred by noise.
-samples = {"sample()": means, "sample(decoder_noise=True)": draws}
+samples = {"decoder_noise=False": means, "sample(decoder_noise=True)": draws}
 fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
 compare_histograms(axes[0], "age", samples)
 compare_histograms(axes[1], "bmi", samples)
@@ -237,7 +244,7 @@ def regression():
 
 sources = {
     "real rows": train,
-    "sample()": vae.sample(len(train), random_state=1),
+    "decoder_noise=False": vae.sample(len(train), random_state=1, decoder_noise=False),
     "decoder_noise=True": vae.sample(len(train), random_state=1, decoder_noise=True),
     "quantile,\ndecoder_noise=True": vae_quantile.sample(
         len(train), random_state=1, decoder_noise=True

@@ -157,7 +157,7 @@ def test_encode_condition_is_what_the_decoder_reads(digits):
     ``condition`` input)."""
     X, y = digits
     names = np.array(["zero", "one", "two"])[y[:90] % 3]
-    est = ConditionalVAE(**TINY).fit(X[:90], names)
+    est = ConditionalVAE(2, **TINY).fit(X[:90], names)
     labels = np.array(["two", "one", "two"])
     before = labels.copy()
     condition = est.encode_condition(labels)
@@ -197,7 +197,7 @@ def test_tables_mixed_types(digits):
     )
     frame.loc[::7, "a"] = np.nan
     label = rng.randint(0, 2, 80)
-    est = ConditionalVAE(**TINY, missing="mask").fit(frame, label)
+    est = ConditionalVAE(2, **TINY, missing="mask").fit(frame, label)
     out = est.sample(4, y=1, random_state=0, decoder_noise=True)
     assert list(out.columns) == ["a", "b", "c"] and len(out) == 4
     assert est.transform(frame).shape == (80, 2)

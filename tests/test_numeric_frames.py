@@ -73,7 +73,7 @@ def test_prescaled_frame_round_trips_as_a_frame(tmp_path):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_set_output_still_names_the_latent_columns():
     df = load_wine(as_frame=True).data
-    vae = VAETransformer(**TINY).set_output(transform="pandas").fit(df)
+    vae = VAETransformer(2, **TINY).set_output(transform="pandas").fit(df)
     codes = vae.transform(df)
     assert isinstance(codes, pd.DataFrame)
     assert list(codes.columns) == ["vaetransformer0", "vaetransformer1"]

@@ -21,7 +21,7 @@ def digits():
 @pytest.mark.parametrize("Estimator", [VAETransformer, AutoencoderTransformer])
 def test_auto_is_the_default(Estimator):
     assert Estimator().early_stopping == "auto"
-    assert Estimator().max_iter == 500
+    assert Estimator().max_iter == 1000
 
 
 @pytest.mark.parametrize(

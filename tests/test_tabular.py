@@ -458,3 +458,23 @@ def test_auto_covariance_is_full_up_to_64_numeric_columns():
     df["c"] = pd.Categorical(rng.choice(["a", "b"], 30))
     vae = _vae(covariance="auto", max_iter=1).fit(df)
     assert type(vae.likelihood_.likelihoods[0]) is FullCovarianceGaussianLikelihood
+
+
+def test_the_defaults_on_a_tiny_table_keep_a_minority_share():
+    # every default: "auto" latents, quantile scaling, draws in sample, and a
+    # plateau that spans 50 steps on 2 mini-batches per epoch
+    rng = np.random.RandomState(0)
+    n = 150
+    c = rng.choice(["common", "rare"], n, p=[0.8, 0.2])
+    df = pd.DataFrame(
+        {"x": rng.normal(size=n) + 2 * (c == "rare"), "c": pd.Categorical(c)}
+    )
+    vae = VAETransformer(hidden_layer_sizes=(16,), random_state=0).fit(df)
+    assert vae.n_latent_ == 2 and 1 <= vae.n_components_ <= 2
+    assert vae.tabular_.numeric == "quantile"
+    assert vae.n_iter_ > 25  # more than the 50 steps of the plateau
+    rows = vae.sample(1000, random_state=0)
+    assert list(rows.dtypes) == list(df.dtypes)
+    real = (df["c"] == "rare").mean()
+    assert (rows["c"] == "rare").mean() == pytest.approx(real, abs=0.08)
+    assert rows["x"].std() == pytest.approx(df["x"].std(), rel=0.25)
