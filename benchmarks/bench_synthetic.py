@@ -188,7 +188,8 @@ _MEANS, _DRAWS = {"decoder_noise": False}, {"decoder_noise": True}
 #: ``--sweep NAME``: candidate settings, name -> (VAETransformer parameters,
 #: sample parameters). "defaults" chose today's defaults (decoder means or
 #: draws, 2, 8 or 16 latents, standard or quantile scaling, full covariance,
-#: the plateau's length); "covariance" tried, on top of them, what the issue
+#: the plateau's length); "patience" longer plateaus than the default 50
+#: steps; "covariance" tried, on top of them, what the issue
 #: named for the weak pair trends. A parameter "min_patience_steps" sets
 #: ``skvae._training.MIN_PATIENCE_STEPS`` for the fit (1: the 10-epoch
 #: plateau of before).
@@ -206,6 +207,11 @@ SWEEPS = {
         ),
         "16_draws_quantile": ({"n_components": 16, **_Q}, _DRAWS),
         "auto_draws_quantile": ({"n_components": "auto", **_Q}, _DRAWS),
+    },
+    "patience": {
+        "plateau_50_steps": ({}, {}),
+        "plateau_100_steps": ({"min_patience_steps": 100}, {}),
+        "plateau_200_steps": ({"min_patience_steps": 200}, {}),
     },
     "covariance": {
         "defaults": ({}, {}),
