@@ -1457,3 +1457,19 @@ def test_pickled_table_encoders_from_before_covariance_still_work():
     assert old.covariance == "diagonal"
     assert old.likelihood() == est.tabular_.likelihood()
     assert pickle.loads(pickle.dumps(old)).covariance == "diagonal"
+
+
+def test_a_file_claiming_auto_scaling_for_a_standardized_frame_is_refused(
+    table_saved, tmp_path
+):
+    # fit with numeric_scaling="auto" scales a DataFrame by its quantiles: a
+    # file whose standardized frame says "auto" is no state fit could produce
+    def claim_auto(doc):
+        value = json.dumps(doc["params"]["numeric_scaling"])
+        assert "standard" in value
+        doc["params"]["numeric_scaling"] = json.loads(value.replace("standard", "auto"))
+
+    path = rewrite(table_saved, tmp_path / "t", doc=claim_auto)
+    with pytest.raises(ValueError, match="numeric_scaling"):
+        skvae.load(path)
+    assert skvae.load(table_saved).numeric_scaling == "standard"
