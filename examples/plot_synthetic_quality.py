@@ -75,8 +75,12 @@ print(report)
 # lie closer to a training row than to a held-out one about 106 / 178 = 60 %
 # of the time here, since there are more training rows to be closest;
 # SDMetrics' DCR overfitting protection is 1 up to half and falls to 0 at
-# all of them. The draws come out near that 60 %, far from the bootstrap's
-# 100 %.
+# all of them. The draws come out at about 75 % (printed below), between
+# the 60 % of rows that know nothing of the training rows and the
+# bootstrap's 100 %, without copying any row: on 106 rows the model trains
+# for hundreds of epochs, its training loss still improving, and its draws
+# lie nearer the training rows than new rows would. The means, each a row's
+# best guess, lie nearer still.
 bootstrap = train.sample(len(train), replace=True, random_state=0)
 reports = {
     "VAE draws": report,
@@ -87,6 +91,25 @@ reports = {
 }
 summary = pd.DataFrame({name: r.summary() for name, r in reports.items()})
 print(summary.round(3).to_string())
+
+# %%
+# Quality against privacy
+# -----------------------
+# On a table this small, ``closer_to_training`` is the number to watch before
+# sharing synthetic rows. A fit stopped on held-out rows
+# (``early_stopping=True``, a tenth of the training rows) trains for fewer
+# epochs: its draws lie about as close to the training rows as new rows
+# would, and score lower on quality. Which to prefer is the user's call.
+stopped = VAETransformer(early_stopping=True, random_state=0).fit(train)
+stopped_report = quality_report(stopped, train, holdout=holdout, random_state=0)
+for name, model, r in [
+    ("defaults", vae, report),
+    ("early_stopping=True", stopped, stopped_report),
+]:
+    print(
+        f"{name:20s} {model.n_iter_:4d} epochs: quality {r.score:.3f}, "
+        f"closer to training {r.closer_to_training:.1%}"
+    )
 
 # %%
 # Column by column
