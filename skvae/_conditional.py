@@ -10,6 +10,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ._architectures import make_architecture
 from ._base import FITTED_ATTRIBUTES, KEPT_COMPONENTS
 from ._components import check_latents
+from ._density import _IWAE_VALUES
 from ._estimator import VAETransformer
 from ._interpolation import PATHS
 from ._objectives import elbo_terms
@@ -25,7 +26,6 @@ from ._validation import (
     fitted_on_frame,
 )
 
-_IWAE_VALUES = 2**20  # as VAETransformer.score_samples (skvae._density)
 _TARGET_ATTRIBUTES = (
     "n_conditions_",
     "classes_",

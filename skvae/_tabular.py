@@ -44,8 +44,18 @@ __all__ = [
     "needs_tabular",
     "KINDS",
     "NUMERIC_KINDS",
+    "resolve_numeric",
     "COVARIANCES",  # re-exported from _likelihoods for the table file format
 ]
+
+
+def resolve_numeric(numeric_scaling, frame):
+    """The scaling of a table's numeric columns that ``numeric_scaling``
+    gives: ``"auto"`` is ``"quantile"`` for a DataFrame (``frame``) and
+    ``"standard"`` for an array; the others are themselves."""
+    if numeric_scaling == "auto":
+        return "quantile" if frame else "standard"
+    return numeric_scaling
 
 
 def needs_tabular(X, allow_missing, numeric="standard", numbers_as_table=False):

@@ -18,7 +18,7 @@ from sklearn.utils.validation import (
 )
 
 from ._likelihoods import Likelihood, make_likelihood
-from ._tabular import TabularEncoder, is_frame, needs_tabular
+from ._tabular import TabularEncoder, is_frame, needs_tabular, resolve_numeric
 from ._utils import make_generator
 
 #: what validating ``fit``'s X sets; a refused fit puts it back as it was
@@ -199,7 +199,7 @@ class _InputChecks:
             _check_feature_names(self, X, reset=True)
             encoder = TabularEncoder(
                 allow_missing=self._allows_missing(),
-                numeric=numeric_scaling_for(self.numeric_scaling, X),
+                numeric=resolve_numeric(self.numeric_scaling, is_frame(X)),
                 covariance=self.covariance,
             ).fit(X)
             self.n_features_in_ = encoder.n_columns
@@ -266,13 +266,6 @@ def fitted_on_frame(estimator):
     tabular = getattr(estimator, "tabular_", None)
     return bool(getattr(tabular, "frame_", False))
 
-
-def numeric_scaling_for(numeric_scaling, X):
-    """The scaling of numeric table columns: ``"auto"`` is ``"quantile"`` for a
-    DataFrame and ``"standard"`` for an array."""
-    if numeric_scaling == "auto":
-        return "quantile" if is_frame(X) else "standard"
-    return numeric_scaling
 
 
 def check_hidden_layer_sizes(hidden_layer_sizes):

@@ -20,7 +20,7 @@ import numpy as np
 from .._columns import KINDS, NUMERIC_KINDS
 from .._likelihoods import COVARIANCES
 from .._optional import import_optional
-from .._tabular import TabularEncoder
+from .._tabular import TabularEncoder, resolve_numeric
 from ._messages import quote, shorten
 
 __all__ = ["EXTENSION_DTYPES", "encoded_width", "tabular_state", "tabular_from_state"]
@@ -63,15 +63,15 @@ def fitted_with(tabular):
 
 def tabular_mismatch(params, tabular):
     """The parameters that differ from those a model with ``tabular`` was fit with."""
-    accepted = {key: {value} for key, value in fitted_with(tabular).items()}
-    # numeric_scaling="auto" scales a DataFrame's columns by their quantiles
-    # and an array's (missing="mask") by their mean and standard deviation
-    if tabular.numeric == ("quantile" if tabular.frame_ else "standard"):
-        accepted["numeric_scaling"].add("auto")
+    given = dict(params)
+    if isinstance(given.get("numeric_scaling"), str):  # "auto": what fit made of it
+        given["numeric_scaling"] = resolve_numeric(
+            given["numeric_scaling"], tabular.frame_
+        )
     return [
         f"{key}={quote(params.get(key))}"
-        for key, values in accepted.items()
-        if not (isinstance(params.get(key), str) and params.get(key) in values)
+        for key, value in fitted_with(tabular).items()
+        if not (isinstance(given.get(key), str) and given.get(key) == value)
     ]
 
 
