@@ -53,7 +53,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from bench_tabular import efficacy, load_tables
+from bench_tabular import efficacy, load_tables, tvae_input, tvae_output
 from sklearn.model_selection import train_test_split
 
 import skvae._training
@@ -118,7 +118,10 @@ def copies(train, synthetic):
     return sum(tuple(row) in seen for row in rows)
 
 
-def skvae_generator(params, sample_params):
+def skvae_generator(params, sample_params, around_rows=False):
+    """Fit skvae with ``params`` and sample with ``sample_params``; with
+    ``around_rows`` the latents are drawn around resampled training rows
+    (``sample(1, X=rows)``: the aggregate posterior instead of the prior)."""
     params = dict(params)
     min_steps = params.pop("min_patience_steps", skvae._training.MIN_PATIENCE_STEPS)
 
@@ -135,25 +138,15 @@ def skvae_generator(params, sample_params):
             skvae._training.MIN_PATIENCE_STEPS = saved
         fit_s = time.perf_counter() - start
         start = time.perf_counter()
-        out = vae.sample(len(train), random_state=seed, **sample_params)
+        if around_rows:
+            rows = train.sample(len(train), replace=True, random_state=seed)
+            out = vae.sample(1, X=rows, random_state=seed, **sample_params)
+            out = out.reset_index(drop=True)
+        else:
+            out = vae.sample(len(train), random_state=seed, **sample_params)
         return out, fit_s, time.perf_counter() - start, vae.n_iter_
 
     return generate
-
-
-def skvae_around_rows(train, seed):
-    """The defaults' model, its latents drawn around resampled training rows
-    (``sample(1, X=rows)``: the aggregate posterior instead of the prior)."""
-    vae = VAETransformer(device="cpu", random_state=seed)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        vae.fit(train)
-    fit_s = time.perf_counter() - start
-    start = time.perf_counter()
-    rows = train.sample(len(train), replace=True, random_state=seed)
-    out = vae.sample(1, X=rows, random_state=seed).reset_index(drop=True)
-    return out, fit_s, time.perf_counter() - start, vae.n_iter_
 
 
 def tvae(train, seed, epochs=300):
@@ -161,12 +154,7 @@ def tvae(train, seed, epochs=300):
     from ctgan import TVAE
 
     torch.manual_seed(seed)  # TVAE draws from the global generator
-    discrete = [
-        c for c in train.columns if isinstance(train[c].dtype, pd.CategoricalDtype)
-    ]
-    frame = train.copy()
-    for c in discrete:
-        frame[c] = frame[c].astype(str)
+    frame, discrete = tvae_input(train)
     model = TVAE(epochs=epochs, cuda=False)
     start = time.perf_counter()
     model.fit(frame, discrete_columns=discrete)
@@ -174,8 +162,7 @@ def tvae(train, seed, epochs=300):
     start = time.perf_counter()
     out = model.sample(len(train))
     sample_s = time.perf_counter() - start
-    for c in discrete:
-        out[c] = pd.Categorical(out[c].astype(str), categories=train[c].cat.categories)
+    out = tvae_output(out, train, discrete)
     for c in train.columns:
         if c not in discrete:
             out[c] = out[c].astype(train[c].dtype)
@@ -197,7 +184,7 @@ MAIN = {
     "bootstrap": bootstrap,
 }
 #: generators only ``--only`` runs
-EXTRA = {"around_rows": skvae_around_rows}
+EXTRA = {"around_rows": skvae_generator({}, {}, around_rows=True)}
 
 _STD, _Q = {"numeric_scaling": "standard"}, {"numeric_scaling": "quantile"}
 _MEANS, _DRAWS = {"decoder_noise": False}, {"decoder_noise": True}
@@ -258,8 +245,8 @@ def run(tables, generators, seeds):
                 )
                 scores.update(
                     minority=minority_drop(train, synthetic),
-                    copies=copies(train, synthetic),
-                    copy_share=copies(train, synthetic) / len(synthetic),
+                    copies=(n_copies := copies(train, synthetic)),
+                    copy_share=n_copies / len(synthetic),
                     real_copy_share=real_copy_share,
                     efficacy=efficacy(train, test, synthetic),
                     fit_s=fit_s,

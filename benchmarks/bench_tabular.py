@@ -149,15 +149,26 @@ def fit_sample_tvae(train, epochs, seed):
     from ctgan import TVAE
 
     torch.manual_seed(seed)  # TVAE draws from the global generator
+    frame, discrete = tvae_input(train)
+    tvae = TVAE(epochs=epochs, batch_size=500, cuda=False)
+    tvae.fit(frame, discrete_columns=discrete)
+    return tvae_output(tvae.sample(len(train)), train, discrete)
+
+
+def tvae_input(train):
+    """The table as TVAE takes it (categories as strings) and its discrete
+    columns."""
     discrete = [
         c for c in train.columns if isinstance(train[c].dtype, pd.CategoricalDtype)
     ]
     frame = train.copy()
     for c in discrete:
         frame[c] = frame[c].astype(str)
-    tvae = TVAE(epochs=epochs, batch_size=500, cuda=False)
-    tvae.fit(frame, discrete_columns=discrete)
-    out = tvae.sample(len(train))
+    return frame, discrete
+
+
+def tvae_output(out, train, discrete):
+    """TVAE's rows with the training table's categories back."""
     for c in discrete:
         out[c] = pd.Categorical(out[c].astype(str), categories=train[c].cat.categories)
     return out
