@@ -109,7 +109,10 @@ def test_transform_returns_the_kept_columns(auto, full, X):
     np.testing.assert_array_equal(Z, full.transform(X)[:, :2])
     mean, std = auto.encode(X[:5])
     assert mean.shape == std.shape == (5, 2)
-    np.testing.assert_array_equal(mean, Z[:5])
+    # the same rows in the same batch give the same bits; a batch of 5 against
+    # one of 300 may round differently in the BLAS (seen on CI: 1 ulp)
+    np.testing.assert_array_equal(auto.encode(X)[0], Z)
+    np.testing.assert_allclose(mean, Z[:5], rtol=1e-12, atol=1e-14)
 
 
 def test_fit_transform_has_the_kept_width(X):
