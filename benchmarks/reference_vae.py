@@ -96,17 +96,21 @@ def loss_terms(logits, x, mu, logvar):
     return recon, kl
 
 
-def train_reference(X_train, n_epochs=10, batch_size=128, seed=0, lr=1e-3):
+def train_reference(
+    X_train, n_epochs=10, batch_size=128, seed=0, lr=1e-3, n_hidden=400, n_latent=20
+):
     """Train a :class:`ReferenceVAE` with Adam on shuffled mini-batches.
 
     Parameters
     ----------
-    X_train : ndarray or tensor of shape (n_rows, 784), float32 in [0, 1]
+    X_train : ndarray or tensor of shape (n_rows, n_features), float32 in [0, 1]
     n_epochs : int
     batch_size : int
     seed : int
         Seeds one local ``torch.Generator`` for weights, shuffling and noise.
     lr : float
+    n_hidden, n_latent : int
+        Widths of the hidden layer and of the latent space.
 
     Returns
     -------
@@ -119,7 +123,7 @@ def train_reference(X_train, n_epochs=10, batch_size=128, seed=0, lr=1e-3):
     X = torch.as_tensor(np.asarray(X_train, dtype=np.float32))
     n_rows, n_features = X.shape
     gen = torch.Generator().manual_seed(int(seed))
-    model = ReferenceVAE(n_features=n_features, generator=gen)
+    model = ReferenceVAE(n_features, n_hidden, n_latent, generator=gen)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     for _ in range(n_epochs):
