@@ -51,6 +51,7 @@ import warnings
 import numpy as np
 from imblearn.datasets import make_imbalance
 from imblearn.over_sampling import ADASYN, SMOTE, RandomOverSampler
+from reference_vae import train_reference
 from sklearn.datasets import (
     load_breast_cancer,
     load_diabetes,
@@ -65,7 +66,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from reference_vae import train_reference
 from skvae import ConditionalVAE, VAEOversampler
 
 MIN_MINORITY = 6  # SMOTE's k_neighbors=5 (and ADASYN's) need 6 rows
@@ -118,7 +118,12 @@ def floor_time(X, seed, epochs=200):
     X01 = (X - X.min(axis=0)) / np.where(span > 0, span, 1.0)
     start = time.perf_counter()
     train_reference(
-        X01, n_epochs=epochs, batch_size=128, seed=seed, lr=3e-3, n_hidden=64,
+        X01,
+        n_epochs=epochs,
+        batch_size=128,
+        seed=seed,
+        lr=3e-3,
+        n_hidden=64,
         n_latent=2,
     )
     return time.perf_counter() - start
