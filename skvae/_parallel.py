@@ -15,6 +15,7 @@ __all__ = [
     "data_parallel_world",
     "mean_across_processes",
     "rows_across_processes",
+    "broadcast_from_first",
 ]
 
 
@@ -78,6 +79,29 @@ def rows_across_processes(count):
     total = torch.tensor([count], dtype=torch.float64, device=device)
     torch.distributed.all_reduce(total)
     return int(total.item())
+
+
+def broadcast_from_first(arrays, device):
+    """The first process's float64 arrays, on every process.
+
+    Parameters
+    ----------
+    arrays : dict of str to ndarray of float64
+        This process's arrays; every process passes the same names and shapes.
+    device : torch.device
+        Where the broadcast runs (a GPU with NCCL).
+
+    Returns
+    -------
+    arrays : dict of str to ndarray of float64
+        Rank 0's arrays (new ones), the same on every process.
+    """
+    out = {}
+    for name, value in arrays.items():
+        tensor = torch.as_tensor(value, dtype=torch.float64).to(device).contiguous()
+        torch.distributed.broadcast(tensor, 0)
+        out[name] = tensor.cpu().numpy()
+    return out
 
 
 class _ElboTerms(torch.nn.Module):

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from .._latent_density import MIXTURE_KEYS
 from .._likelihoods import Likelihood
 from .._tabular import TabularEncoder
 from ._messages import Invalid, quote
@@ -35,6 +36,7 @@ __all__ = [
     "Table",
     "OutputConfig",
     "Stored",
+    "LatentMixture",
     "check_attributes",
     "derived_mismatch",
 ]
@@ -63,6 +65,16 @@ class Spec:
     def check(self, value, context):
         """Return an error text, or None when ``value`` is one fit produces."""
         raise NotImplementedError
+
+    def check_absent(self, context):
+        """Return an error text, or None when fit may leave this (optional)
+        attribute unset for the parameters and attributes in ``context``."""
+        return None
+
+    def agrees(self, value, context):
+        """Whether ``value``, valid in itself, is what fit gives for the
+        parameters in ``context`` (False once ``set_params`` changed them)."""
+        return True
 
 
 class Int(Spec):
@@ -252,6 +264,58 @@ class Table(Spec):
         return None
 
 
+class LatentMixture(Spec):
+    """The latent mixture ``sample`` draws from, or None: a dict of float64
+    ``weights`` (m,), ``means`` (m, k) and ``scale_tril`` (m, k, k), lower
+    triangular with a positive diagonal, m at most ``max_components``; set
+    exactly when ``expected(context)``, with ``k = width(context)``."""
+
+    KEYS = MIXTURE_KEYS
+
+    def __init__(self, expected, width, max_components, **kwargs):
+        super().__init__(**kwargs)
+        self.expected, self.width = expected, width
+        self.max_components = max_components
+
+    def check_absent(self, context):
+        if self.expected(context):
+            return "is missing, but fit sets a latent mixture for its parameters"
+        return None
+
+    def agrees(self, value, context):
+        return (value is not None) == self.expected(context)
+
+    def check(self, value, context):
+        if not self.agrees(value, context):
+            if value is None:
+                return "is None, but fit sets a latent mixture for its parameters"
+            return "holds a latent mixture, but fit sets none for its parameters"
+        if value is None:
+            return None
+        if type(value) is not dict or set(value) != set(self.KEYS):
+            return f"should be None or a dict of {', '.join(self.KEYS)}"
+        arrays = [value[key] for key in self.KEYS]
+        for key, array in zip(self.KEYS, arrays, strict=True):
+            if type(array) is not np.ndarray or array.dtype != np.float64:
+                return f"should hold a float64 array {key}"
+            if not np.isfinite(array).all():
+                return f"holds non-finite values in {key}"
+        weights, means, scale_tril = arrays
+        m, k = len(weights), self.width(context)
+        if weights.shape != (m,) or not 1 <= m <= self.max_components:
+            return f"should hold 1 to {self.max_components} weights"
+        if (weights < 0).any() or abs(weights.sum() - 1.0) > 1e-9:
+            return "should hold weights that are at least 0 and sum to 1"
+        if means.shape != (m, k) or scale_tril.shape != (m, k, k):
+            return f"should hold means of shape {(m, k)} and scale_tril of {(m, k, k)}"
+        if (
+            np.triu(scale_tril, 1).any()
+            or not (np.diagonal(scale_tril, axis1=1, axis2=2) > 0).all()
+        ):
+            return "should hold lower-triangular scale_tril with a positive diagonal"
+        return None
+
+
 class Stored(Spec):
     """A torch object stored as tensors (``module_``, ``optimizer_``); the
     format rebuilds and checks it, so it never appears among the attributes."""
@@ -301,6 +365,9 @@ def check_attributes(schema, attributes, params, fitted, nested=None):
         if name not in attributes:
             if spec.mirror and nested is not None and hasattr(nested, name):
                 raise Invalid(f"its {name} differs from that of its nested model")
+            problem = spec.check_absent(context) if fitted else None
+            if problem:
+                raise Invalid(f"attribute {name!r} {problem}")
             continue
         value = attributes[name]
         problem = spec.check(value, context)
@@ -330,6 +397,8 @@ def derived_mismatch(schema, attributes, params):
             continue
         derived = None if spec.derive is None else spec.derive(context)
         if derived is not None and not _same(attributes[name], derived):
+            changed.append(name)
+        elif not spec.agrees(attributes[name], context):
             changed.append(name)
         context[name] = attributes[name]
     return changed
