@@ -28,7 +28,12 @@ Generators:
   issue found to beat TVAE, sampled with ``decoder_noise=True``;
 * ``tvae``: ``ctgan.TVAE(epochs=300)`` (its other defaults);
 * ``bootstrap``: the training rows resampled with replacement (an upper
-  reference: it copies rows by construction).
+  reference: it copies rows by construction);
+* with ``--only``, also ``prior``: the defaults with
+  ``latent_density="prior"`` (latents from N(0, I) rather than from the
+  latent mixture the defaults fit for tables), and ``around_rows``: the
+  defaults sampled around resampled training rows (``sample(1, X=rows)``,
+  the aggregate posterior itself).
 
 ``--sweep defaults`` or ``--sweep covariance`` scores candidate settings
 (``SWEEPS``) instead, one seed per table unless ``--seeds`` says otherwise.
@@ -184,7 +189,10 @@ MAIN = {
     "bootstrap": bootstrap,
 }
 #: generators only ``--only`` runs
-EXTRA = {"around_rows": skvae_generator({}, {}, around_rows=True)}
+EXTRA = {
+    "prior": skvae_generator({"latent_density": "prior"}, {}),
+    "around_rows": skvae_generator({}, {}, around_rows=True),
+}
 
 _STD, _Q = {"numeric_scaling": "standard"}, {"numeric_scaling": "quantile"}
 _MEANS, _DRAWS = {"decoder_noise": False}, {"decoder_noise": True}

@@ -138,7 +138,11 @@ n_active_components_, tabular_
     """
 
     _parameter_constraints: dict = {
-        **VAETransformer._parameter_constraints,
+        **{
+            k: v
+            for k, v in VAETransformer._parameter_constraints.items()
+            if k != "latent_density"  # sample's z: the prior (not measured here)
+        },
         "target": [StrOptions({"auto", "classes", "continuous"})],
     }
 
@@ -277,6 +281,9 @@ n_active_components_, tabular_
             )
 
     # ------------------------------------------------------------- inference
+
+    def _fit_latent_density(self, X):
+        """No latent mixture: ``sample`` draws z from the prior."""
 
     def _decode_given(self, Z, condition, generator=None):
         """Decoder means (or draws, with ``generator``) at latents Z given the

@@ -13,7 +13,16 @@ from ._components import keep_columns, loc_and_scale, order_components
 from ._density import _RowBoundsMixin
 from ._given import sample_given
 from ._interpolation import PATHS
-from ._persistence import FloatArray, Int, register
+from ._latent_density import (
+    LATENT_DENSITIES,
+    MIXTURE_COMPONENTS,
+    draw_latents,
+    mixture_expected,
+    mixture_width,
+    resolve_latent_density,
+)
+from ._latent_mixture import fit_latent_mixture
+from ._persistence import FloatArray, Int, LatentMixture, register
 from ._utils import make_generator
 from ._validation import (
     check_count,
@@ -29,11 +38,19 @@ from ._validation import (
         "kl_per_component_": FloatArray(("n_latent_",)),
         "n_active_components_": Int(low=0, high="n_latent_"),
         **KEPT_COMPONENTS,
+        # (optional: absent from files written before latent_density existed)
+        "latent_mixture_": LatentMixture(
+            mixture_expected, mixture_width, MIXTURE_COMPONENTS, optional=True
+        ),
     },
     later_params={  # numeric_scaling's default was "standard" until "auto"
-        "numeric_scaling": "standard", "n_importance_train": None,
-        "covariance": None, "handle_unknown": None, "architecture": None,
+        "numeric_scaling": "standard",
+        "n_importance_train": None,
+        "covariance": None,
+        "handle_unknown": None,
+        "architecture": None,
         "image_shape": None,
+        "latent_density": "prior",  # sample drew from the prior until "auto"
     },
 )
 class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
@@ -219,6 +236,13 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         ``interpolate`` return a DataFrame with the fitted columns and
         dtypes (integers rounded into the range seen in fit, categories
         among those seen in fit) when fitted on a DataFrame.
+    latent_mixture_ : dict or None
+        The latent mixture :meth:`sample` draws from (see ``latent_density``):
+        ``weights`` (m,), ``means`` (m, k) and ``scale_tril`` (m, k, k), the
+        Cholesky factors of the covariances, over the first k latent columns;
+        None when ``sample`` draws from the prior. Fitted on the data of the
+        last ``fit`` or ``partial_fit`` (at most 10,000 evenly spaced rows of
+        it); under data parallelism, on the first process's rows.
 
     See Also
     --------
@@ -245,6 +269,10 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
     Burda, Y., Grosse, R. and Salakhutdinov, R. (2016). Importance Weighted
     Autoencoders. International Conference on Learning Representations.
 
+    Ghosh, P., Sajjadi, M. S. M., Vergari, A., Black, M. and Schölkopf, B.
+    (2020). From Variational to Deterministic Autoencoders. International
+    Conference on Learning Representations.
+
     Examples
     --------
     >>> from sklearn.datasets import load_digits
@@ -266,11 +294,14 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
 
     _parameter_constraints: dict = {
         **_BaseAutoencoder._parameter_constraints,
-        "n_components": [Interval(Integral, 1, None, closed="left"),
-                         StrOptions({"auto"})],
+        "n_components": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
         "n_importance_train": [Interval(Integral, 1, None, closed="left")],
+        "latent_density": [StrOptions(set(LATENT_DENSITIES))],
     }
 
     def __init__(
@@ -301,6 +332,7 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         n_importance_train=1,
         covariance="diagonal",
         handle_unknown="error",
+        latent_density="auto",
     ):
         self.n_components = n_components
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -327,6 +359,7 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         self.n_importance_train = n_importance_train
         self.covariance = covariance
         self.handle_unknown = handle_unknown
+        self.latent_density = latent_density
 
     def _loss_config(self):
         return {
@@ -344,6 +377,16 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         kept = order_components(self, X)
         auto = isinstance(self.n_components, str)
         self.n_components_ = kept if auto else self.n_latent_
+        self._fit_latent_density(X)
+
+    def _fit_latent_density(self, X):
+        """Set ``latent_mixture_``: the mixture ``latent_density`` asks for
+        (:func:`skvae._latent_mixture.fit_latent_mixture`), or None."""
+        density = resolve_latent_density(self.latent_density, fitted_on_frame(self))
+        self.latent_mixture_ = None
+        if density == "mixture":
+            seed = self._random_state.randint(np.iinfo(np.int32).max)
+            self.latent_mixture_ = fit_latent_mixture(self, X, seed)
 
     def encode(self, X):
         """Mean and standard deviation of q(z | x) for each row of X.
@@ -381,12 +424,20 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         d = self.module_.n_components
         return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
 
-    def sample(self, n_samples=1, *, X=None, given=None, random_state=None,
-               decoder_noise="auto"):
+    def sample(
+        self,
+        n_samples=1,
+        *,
+        X=None,
+        given=None,
+        random_state=None,
+        decoder_noise="auto",
+    ):
         """Generate rows: from the prior, around the rows of X, or given columns.
 
-        Without ``X``, latents are drawn from the prior N(0, I) and decoded:
-        new rows like the training data. With ``X``, ``n_samples`` latents
+        Without ``X``, latents are drawn from the prior N(0, I), or from the
+        latent mixture (``latent_density``, by default for tables), and
+        decoded: new rows like the training data. With ``X``, ``n_samples`` latents
         are drawn from q(z | x) around each row of X and decoded: variations
         of given examples. Decoding gives the decoder's means, or with
         ``decoder_noise=True`` one draw from p(x | z): the model's full
@@ -449,9 +500,9 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         if given is not None:
             return sample_given(self, n_samples, given, X, generator, noise)
         d = self.module_.n_components
-        if X is None:
-            z = torch.randn((n_samples, d), generator=generator, dtype=torch.float64)
-            z = z.numpy()
+        if X is None:  # (no mixture in a file or pickle from before it)
+            mixture = getattr(self, "latent_mixture_", None)
+            z = draw_latents(mixture, n_samples, d, generator)
         else:
             mean, std = self._posterior(X)  # the whole model, as fitted
             check_output_size(self, (mean.shape[0], n_samples), "sample")

@@ -43,7 +43,17 @@ _SHARED_PARAMS = (
         "n_iter_": Int(low=0, mirror=True),
         "feature_names_in_": StrArray("n_features_in_", optional=True, mirror=True),
     },
-    nested=Nested("vae_", classes=("VAETransformer",), params={"missing": "mask"}),
+    nested=Nested(
+        "vae_",
+        classes=("VAETransformer",),
+        # what fit always gives it (files from before latent_density load as
+        # "prior", the prior being all there was)
+        params={
+            "missing": "mask",
+            "numeric_scaling": "standard",
+            "latent_density": "prior",
+        },
+    ),
     later_params=("covariance", "n_importance_train"),
 )
 class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -178,8 +188,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     # the parameters passed on to vae_ mean what they mean there
     _parameter_constraints: dict = {
         **{
-            name: VAETransformer._parameter_constraints[name]
-            for name in _SHARED_PARAMS
+            name: VAETransformer._parameter_constraints[name] for name in _SHARED_PARAMS
         },
         # an integer only: "auto" keeps the columns of VAETransformer's
         # transform, and imputation uses every latent dimension anyway
@@ -245,6 +254,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             missing="mask",
             # standardized columns, as measured in benchmarks/bench_tabular.py
             numeric_scaling="standard",
+            # imputation never draws from the prior: no latent mixture to fit
+            latent_density="prior",
         ).fit(X)
         # assigned only now that nothing can fail any more
         self.vae_ = vae

@@ -60,6 +60,12 @@ out["iwae"] = VAETransformer(
     2, max_iter=2, n_importance_train=3, random_state=rank, **TINY
 ).fit(shard)
 
+# The latent mixture: fitted on rank 0's shard, given to every rank.
+out["mixture"] = VAETransformer(
+    2, max_iter=2, latent_density="mixture", random_state=rank, **TINY
+).fit(shard)
+out["mixture_rows"] = out["mixture"].sample(5, random_state=0)
+
 out["early"] = VAETransformer(
     2, max_iter=100, n_iter_no_change=1, tol=2.0, learning_rate_init=1e-2,
     random_state=0, **dict(TINY, early_stopping=True),
@@ -202,7 +208,8 @@ def _assert_same_weights(a, b):
 
 
 @pytest.mark.parametrize(
-    "scenario", ["fit", "iwae", "early", "auto", "full_batch", "tiny_shard"]
+    "scenario",
+    ["fit", "iwae", "mixture", "early", "auto", "full_batch", "tiny_shard"],
 )
 def test_ranks_end_with_identical_weights(ranks, scenario):
     a, b = ranks[0][scenario], ranks[1][scenario]
@@ -211,6 +218,14 @@ def test_ranks_end_with_identical_weights(ranks, scenario):
     assert a.n_iter_ == b.n_iter_
     if hasattr(a, "kl_per_component_"):
         np.testing.assert_array_equal(a.kl_per_component_, b.kl_per_component_)
+
+
+def test_ranks_share_the_first_ranks_latent_mixture(ranks):
+    a, b = ranks[0]["mixture"].latent_mixture_, ranks[1]["mixture"].latent_mixture_
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key])
+    np.testing.assert_array_equal(ranks[0]["mixture_rows"], ranks[1]["mixture_rows"])
 
 
 def test_data_moments_are_all_reduced_so_ranks_start_identical(ranks, X):

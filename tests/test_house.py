@@ -26,6 +26,8 @@ FACE = {
     "skvae._conditional",  # ConditionalVAE
     "skvae._oversampler",  # VAEOversampler (imbalanced-learn is optional)
     "skvae._targets",  # y as the condition columns, with type_of_target
+    # latent_density="mixture": fitted with scikit-learn's GaussianMixture
+    "skvae._latent_mixture",
     # ONNX export: checks a fitted estimator (check_is_fitted, check_array)
     # and registers skl2onnx converters for the estimator classes
     "skvae._export",
