@@ -130,6 +130,8 @@ def test_tables_on_cuda_sample_with_decoder_noise_and_save(tmp_path, scaling):
         device="cuda",
         numeric_scaling=scaling,
     ).fit(df)
+    # a table: the latent mixture, fitted on codes computed on the GPU
+    assert vae.latent_mixture_["means"].shape[1] <= 2
     draws = vae.sample(50, random_state=0, decoder_noise=True)
     assert list(draws.dtypes) == list(df.dtypes)
     again = vae.sample(50, random_state=0, decoder_noise=True)
