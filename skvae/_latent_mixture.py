@@ -19,11 +19,6 @@ __all__ = ["fit_latent_mixture"]
 _MIXTURE_POINTS = 2_000
 #: rows of the data the draws come from, at most (evenly spaced)
 _MIXTURE_ROWS = 10_000
-#: training rows per mixture component, at least: on a small table a
-#: component per few rows would sit on single rows (on wine's 106 rows, 10
-#: components put 84% of the draws nearer a training row than a held-out
-#: one, the prior 74%: ``examples/plot_synthetic_quality.py``)
-ROWS_PER_COMPONENT = 100
 
 
 def fit_latent_mixture(estimator, X, seed):
@@ -32,8 +27,7 @@ def fit_latent_mixture(estimator, X, seed):
 
     Draws from q(z | x) for at most 10,000 evenly spaced rows of X, at least
     2,000 draws in all, in the first ``k = kept_components(kl_per_component_)``
-    latent columns, fitted with ``GaussianMixture(covariance_type="full")``
-    of one component per 100 rows of X, from 1 to 10.
+    latent columns, fitted with ``GaussianMixture(covariance_type="full")``.
     Under data parallelism every process gets the first process's mixture.
 
     Returns
@@ -52,9 +46,8 @@ def fit_latent_mixture(estimator, X, seed):
     per_row = -(-_MIXTURE_POINTS // len(loc))
     noise = rng.standard_normal((len(loc), per_row, k))
     points = (loc[:, None, :] + scale[:, None, :] * noise).reshape(-1, k)
-    n_mixture = min(MIXTURE_COMPONENTS, max(1, X.shape[0] // ROWS_PER_COMPONENT))
     mixture = GaussianMixture(
-        n_components=n_mixture,
+        n_components=min(MIXTURE_COMPONENTS, len(points)),
         covariance_type="full",
         random_state=rng,
     )
