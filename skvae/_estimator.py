@@ -173,12 +173,12 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         ``OneHotEncoder``), or with ``missing="mask"`` a missing value.
     latent_density : {"auto", "prior", "mixture"}, default="auto"
         Where :meth:`sample` draws new latents from. ``"prior"``: N(0, I),
-        the prior of training. ``"mixture"``: a Gaussian mixture of
-        full-covariance components (one per 100 rows, 1 to 10) that ``fit``
-        fits, after training, to draws from q(z | x) for the training rows
-        (the aggregate posterior, where the decoder learned to decode;
-        ex-post density estimation, Ghosh et al., 2020), in the latent
-        columns up to the last active one, the others drawn from N(0, I).
+        the prior of training. ``"mixture"``: a Gaussian mixture of 10
+        full-covariance components that ``fit`` fits, after training, to
+        draws from q(z | x) for the training rows (the aggregate posterior,
+        where the decoder learned to decode; ex-post density estimation,
+        Ghosh et al., 2020), in the latent columns up to the last active
+        one, the others drawn from N(0, I).
         It changes neither the network nor ``score``, and keeps no rows.
         ``"auto"``: ``"mixture"`` for a model fitted on a DataFrame (a
         table), ``"prior"`` otherwise (measured in

@@ -10,8 +10,7 @@ estimation, Ghosh et al., 2020; :mod:`skvae._latent_mixture` fits it) keeps
 ELBO.
 
 ``"prior"`` draws from N(0, I); ``"mixture"`` from a Gaussian mixture of at
-most :data:`MIXTURE_COMPONENTS` full-covariance components (one per 100
-training rows) in the leading
+most :data:`MIXTURE_COMPONENTS` full-covariance components in the leading
 latent columns that hold every active dimension, the others (collapsed to
 the prior) from N(0, I). A fitted model keeps the mixture's weights, means
 and Cholesky factors, never rows or their codes. Plain NumPy and torch: the
