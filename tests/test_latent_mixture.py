@@ -361,3 +361,16 @@ def test_an_imputer_file_with_a_mixture_vae_is_refused(frame, tmp_path):
 
     error = load_error(rewrite(path, tmp_path / "hostile.skvae", doc=mixture_vae))
     assert "latent_density" in error or "latent_mixture_" in error, error
+
+
+def test_a_pickle_from_before_latent_density_samples_from_the_prior(table_vae):
+    state = table_vae.__getstate__()
+    del state["latent_density"], state["latent_mixture_"]
+    old = VAETransformer.__new__(VAETransformer)
+    old.__setstate__(state)
+    assert old.latent_density == "prior" and not hasattr(old, "latent_mixture_")
+    prior = pickle.loads(pickle.dumps(table_vae))
+    prior.latent_mixture_ = None
+    pd.testing.assert_frame_equal(
+        old.sample(5, random_state=0), prior.sample(5, random_state=0)
+    )
