@@ -99,8 +99,11 @@ pd.concat({"held-out rows": test.head(3), "reconstructed": reconstructed}).round
 # %%
 # Synthetic rows: decoder means or draws from p(x | z)
 # ----------------------------------------------------
-# ``sample(n, decoder_noise=False)`` draws latent points from the prior and
-# returns the decoder's *means* there: for a categorical column the most probable
+# ``sample(n, decoder_noise=False)`` draws latent points and returns the
+# decoder's *means* there (for a model fitted on a DataFrame the points come
+# from a Gaussian mixture fitted to the training rows' codes, where the
+# decoder learned to decode; ``latent_density="prior"`` draws them from
+# N(0, I)): for a categorical column the most probable
 # category, for a number the mean of its Gaussian. Averaging removes the
 # noise the model attributes to each column, so the means are less spread
 # out than real data. ``sample(n, decoder_noise=True)`` completes the
