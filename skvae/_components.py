@@ -26,6 +26,7 @@ __all__ = [
     "latent_width",
     "kept_components",
     "order_components",
+    "evenly_spaced_rows",
     "encoder_means",
     "loc_and_scale",
     "keep_columns",
@@ -80,8 +81,7 @@ def order_components(estimator, X):
     """
     # An evenly spaced subset estimates the means well enough to order the
     # dimensions, and keeps this pass a small share of a short fit's time.
-    step = -(-X.shape[0] // _KL_ROWS)  # ceil: at most _KL_ROWS rows
-    kl = estimator.map_batches(kl_per_dimension, np.asarray(X[::step], np.float32))
+    kl = estimator.map_batches(kl_per_dimension, evenly_spaced_rows(X))
     if data_parallel_world()[1] > 1:  # every rank must reorder alike
         kl = mean_across_processes(
             kl.sum(axis=0, dtype=np.float64), len(kl), estimator.device_
@@ -95,6 +95,14 @@ def order_components(estimator, X):
     estimator.kl_per_component_ = kl[order]
     estimator.n_active_components_ = int(np.sum(kl > ACTIVE_KL))
     return kept_components(estimator.kl_per_component_)
+
+
+def evenly_spaced_rows(X, most=_KL_ROWS):
+    """At most ``most`` evenly spaced rows of the fitted data X, in float32:
+    what the passes after training (the KL per dimension, the latent
+    mixture's draws) read."""
+    step = -(-X.shape[0] // most)  # ceil
+    return np.asarray(X[::step], np.float32)
 
 
 def encoder_means(n_kept):

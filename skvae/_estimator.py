@@ -44,11 +44,8 @@ from ._validation import (
         ),
     },
     later_params={  # numeric_scaling's default was "standard" until "auto"
-        "numeric_scaling": "standard",
-        "n_importance_train": None,
-        "covariance": None,
-        "handle_unknown": None,
-        "architecture": None,
+        "numeric_scaling": "standard", "n_importance_train": None,
+        "covariance": None, "handle_unknown": None, "architecture": None,
         "image_shape": None,
         "latent_density": "prior",  # sample drew from the prior until "auto"
     },
@@ -306,10 +303,8 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
 
     _parameter_constraints: dict = {
         **_BaseAutoencoder._parameter_constraints,
-        "n_components": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
+        "n_components": [Interval(Integral, 1, None, closed="left"),
+                         StrOptions({"auto"})],
         "beta": [Interval(Real, 0, None, closed="left")],
         "kl_warmup": [Interval(Integral, 0, None, closed="left")],
         "n_importance_train": [Interval(Integral, 1, None, closed="left")],
@@ -436,22 +431,15 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
         d = self.module_.n_components
         return np.ascontiguousarray(out[:, :d]), np.ascontiguousarray(out[:, d:])
 
-    def sample(
-        self,
-        n_samples=1,
-        *,
-        X=None,
-        given=None,
-        random_state=None,
-        decoder_noise="auto",
-    ):
+    def sample(self, n_samples=1, *, X=None, given=None, random_state=None,
+               decoder_noise="auto"):
         """Generate rows: from the prior, around the rows of X, or given columns.
 
         Without ``X``, latents are drawn from the prior N(0, I), or from the
         latent mixture (``latent_density``, by default for tables), and
-        decoded: new rows like the training data. With ``X``, ``n_samples`` latents
-        are drawn from q(z | x) around each row of X and decoded: variations
-        of given examples. Decoding gives the decoder's means, or with
+        decoded: new rows like the training data. With ``X``, ``n_samples``
+        latents are drawn from q(z | x) around each row of X and decoded:
+        variations of given examples. Decoding gives the decoder's means, or with
         ``decoder_noise=True`` one draw from p(x | z): the model's full
         generative process. By default, tables get draws and arrays means.
 

@@ -188,7 +188,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     # the parameters passed on to vae_ mean what they mean there
     _parameter_constraints: dict = {
         **{
-            name: VAETransformer._parameter_constraints[name] for name in _SHARED_PARAMS
+            name: VAETransformer._parameter_constraints[name]
+            for name in _SHARED_PARAMS
         },
         # an integer only: "auto" keeps the columns of VAETransformer's
         # transform, and imputation uses every latent dimension anyway

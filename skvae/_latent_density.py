@@ -9,8 +9,8 @@ estimation, Ghosh et al., 2020; :mod:`skvae._latent_mixture` fits it) keeps
 ``sample`` where the decoder was trained, without touching the model or its
 ELBO.
 
-``"prior"`` draws from N(0, I); ``"mixture"`` from a Gaussian mixture of at
-most :data:`MIXTURE_COMPONENTS` full-covariance components in the leading
+``"prior"`` draws from N(0, I); ``"mixture"`` from a Gaussian mixture of
+:data:`MIXTURE_COMPONENTS` full-covariance components in the leading
 latent columns that hold every active dimension, the others (collapsed to
 the prior) from N(0, I). A fitted model keeps the mixture's weights, means
 and Cholesky factors, never rows or their codes. Plain NumPy and torch: the
@@ -33,8 +33,8 @@ __all__ = [
 
 #: the values of ``latent_density``
 LATENT_DENSITIES = ("auto", "prior", "mixture")
-#: components of the latent mixture, at most (Ghosh et al.'s choice; on the
-#: tables of ``benchmarks/bench_synthetic.py`` 25 were no better)
+#: components of the latent mixture (Ghosh et al.'s choice; one component
+#: kept only part of the gain: ``benchmarks/bench_latent_density.py``)
 MIXTURE_COMPONENTS = 10
 #: the arrays of a fitted mixture (``latent_mixture_``)
 MIXTURE_KEYS = ("weights", "means", "scale_tril")

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
 
-from ._components import kept_components, loc_and_scale
+from ._components import evenly_spaced_rows, kept_components, loc_and_scale
 from ._latent_density import MIXTURE_COMPONENTS
 from ._parallel import broadcast_from_first, data_parallel_world
 
@@ -17,8 +17,6 @@ __all__ = ["fit_latent_mixture"]
 #: draws from q(z | x) the mixture is fitted to, at least: several per row of
 #: a small table, one per row from this many rows on
 _MIXTURE_POINTS = 2_000
-#: rows of the data the draws come from, at most (evenly spaced)
-_MIXTURE_ROWS = 10_000
 
 
 def fit_latent_mixture(estimator, X, seed):
@@ -37,9 +35,8 @@ def fit_latent_mixture(estimator, X, seed):
         lower Cholesky factors of the covariances; float64 arrays.
     """
     k = kept_components(estimator.kl_per_component_)
-    step = -(-X.shape[0] // _MIXTURE_ROWS)  # ceil: at most _MIXTURE_ROWS rows
-    rows = np.asarray(X[::step], np.float32)
-    out = estimator.map_batches(loc_and_scale, rows).astype(np.float64)
+    out = estimator.map_batches(loc_and_scale, evenly_spaced_rows(X))
+    out = out.astype(np.float64)
     d = estimator.module_.n_components
     loc, scale = out[:, :k], out[:, d : d + k]
     rng = np.random.RandomState(seed)
@@ -47,7 +44,7 @@ def fit_latent_mixture(estimator, X, seed):
     noise = rng.standard_normal((len(loc), per_row, k))
     points = (loc[:, None, :] + scale[:, None, :] * noise).reshape(-1, k)
     mixture = GaussianMixture(
-        n_components=min(MIXTURE_COMPONENTS, len(points)),
+        n_components=MIXTURE_COMPONENTS,  # (at least 2,000 points)
         covariance_type="full",
         random_state=rng,
     )
