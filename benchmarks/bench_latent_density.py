@@ -10,7 +10,9 @@ nearer a training row than a held-out one (rows that know nothing of the
 training rows give about the training share, 0.6). Variants: ``prior``,
 and ``mixture`` with each of ``--components`` mixture components (the
 default is 10). Per seed, and the mean change from the prior over the
-seeds.
+seeds; ``mixture s``: the seconds of fitting the mixture alone, timed again
+on the fitted model (``fit_latent_mixture``, what ``fit`` runs after
+training).
 
 Needs sdmetrics (the ``report`` extra) and the tables of
 ``bench_synthetic.py`` (statsmodels, plotly), which need pandas<3; in the
@@ -21,6 +23,7 @@ venv of ``bench_synthetic.py``::
 """
 
 import argparse
+import time
 import warnings
 
 import numpy as np
@@ -29,10 +32,12 @@ from sklearn.model_selection import train_test_split
 
 import skvae._latent_mixture
 from skvae import VAETransformer, quality_report
+from skvae._latent_mixture import fit_latent_mixture
 
 
 def scores(train, holdout, seed, components):
-    """quality and closer_to_training of one fit; ``components`` None: prior."""
+    """quality, closer_to_training and the mixture's fit seconds (None for
+    the prior) of one fit; ``components`` None: the prior."""
     saved = skvae._latent_mixture.MIXTURE_COMPONENTS
     if components is not None:
         skvae._latent_mixture.MIXTURE_COMPONENTS = components
@@ -43,9 +48,14 @@ def scores(train, holdout, seed, components):
             vae = VAETransformer(latent_density=density, random_state=seed)
             vae.fit(train)
             report = quality_report(vae, train, holdout=holdout, random_state=seed)
+            seconds = None
+            if components is not None:
+                start = time.perf_counter()
+                fit_latent_mixture(vae, vae._check_X(train, reset=False), seed)
+                seconds = time.perf_counter() - start
     finally:
         skvae._latent_mixture.MIXTURE_COMPONENTS = saved
-    return report.score, report.closer_to_training
+    return report.score, report.closer_to_training, seconds
 
 
 def main():
@@ -72,13 +82,14 @@ def main():
                 seed,
                 " | ".join(
                     f"{v}: quality {r[-1][0]:.3f} closer {r[-1][1]:.3f}"
+                    + ("" if r[-1][2] is None else f" mixture {r[-1][2]:.2f} s")
                     for v, r in runs.items()
                 ),
                 flush=True,
             )
-        base = np.array(runs["prior"])
+        base = np.array([r[:2] for r in runs["prior"]])
         for variant, r in runs.items():
-            change = (np.array(r) - base).mean(axis=0)
+            change = (np.array([x[:2] for x in r]) - base).mean(axis=0)
             print(
                 f"  {name} {variant}: mean change from the prior over "
                 f"{args.seeds} seeds: quality {change[0]:+.3f}, "
