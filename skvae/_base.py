@@ -126,7 +126,7 @@ class _BaseAutoencoder(
         "early_stopping": ["boolean", StrOptions({"auto"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],

@@ -67,7 +67,7 @@ out["mixture"] = VAETransformer(
 out["mixture_rows"] = out["mixture"].sample(5, random_state=0)
 
 out["early"] = VAETransformer(
-    2, max_iter=100, n_iter_no_change=1, tol=2.0, learning_rate_init=1e-2,
+    2, max_iter=100, n_iter_no_change=1, tol=1.0, learning_rate_init=1e-2,
     random_state=0, **dict(TINY, early_stopping=True),
 ).fit(shard)
 
