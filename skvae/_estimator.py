@@ -126,6 +126,10 @@ class VAETransformer(_RowBoundsMixin, _BaseAutoencoder):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and the latent noise. The
         global torch random generator is never touched.
+        A CPU fit picks its thread count by timing its first steps, and
+        some networks round differently on 1 and 2 threads: for refits
+        that are identical bit for bit whatever the machine's load, also fix
+        the count (``SKVAE_NUM_THREADS=1``; see :ref:`threads`).
     verbose : int, default=0
         Show a progress bar with the loss per epoch when positive.
     warm_start : bool, default=False

@@ -89,9 +89,9 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     batch_size : int, default=64
         Rows per mini-batch.
     learning_rate_init : float, default=3e-3
-        Adam's step size. Training also stops once its loss has improved by
-        less than 1e-4 per row for 10 epochs, which the larger step reaches
-        sooner on small tables: with the other defaults, 3e-3 gave a median
+        Adam's step size. Training also stops by :class:`VAETransformer`'s
+        plateau rule (its default ``tol``), which the larger step reaches
+        sooner on small tables (measured under the earlier, absolute rule): with the other defaults, 3e-3 gave a median
         RMSE of 0.674, 0.369 and 0.739 on three scikit-learn tables with 20%
         of entries hidden, against 0.687, 0.377 and 0.728 with 1e-3, in
         about half the time (``benchmarks/bench_imputation_trials.py``).
@@ -118,7 +118,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         gave a median RMSE over six seeds of 0.690, 0.363 and 0.748 against
         the ELBO's 0.686, 0.360 and 0.765, for 2 to 3 times its fit time
         (``benchmarks/bench_imputation_trials.py``).
-    n_importance : int, default=1000
+    n_importance : int, default=200
         Latent draws per row when imputing. ``transform`` fills each missing
         entry with the importance-weighted average over these draws from
         q(z | x) of its expectation given z and the observed entries (the
@@ -132,11 +132,18 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tables with 20% of entries hidden, 1,000 draws rather than 100
         lowered the median RMSE over six seeds from 0.690 to 0.682 on one
         and changed the other two by at most 0.002
-        (``benchmarks/bench_imputation_trials.py``).
+        (``benchmarks/bench_imputation_trials.py``), and 200 rather than
+        1,000 raised it by 0.001 on each (medians over five seeds) for a
+        fifth of ``transform``'s time, which at 1,000 draws was most of the
+        imputer's cost on large tables (``benchmarks/bench_imputer_scaling.py``).
     device : str or torch.device, default="auto"
         Where to train and infer.
     random_state : int, RandomState instance or None, default=None
-        Seeds the training.
+        Seeds the training. Refits are identical bit for bit only at a fixed
+        thread count (``SKVAE_NUM_THREADS=1``): with the default full
+        covariance, three fits on diabetes with ``random_state=0`` ran 81,
+        78 and 76 epochs when the fit chose its own count, and 88 each time
+        with the count fixed (see :ref:`threads`).
     verbose : int, default=0
         Show a progress bar when positive.
 
@@ -208,7 +215,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         covariance="auto",
         max_iter=300,
         n_importance_train=10,
-        n_importance=1000,
+        n_importance=200,
         device="auto",
         random_state=None,
         verbose=0,
