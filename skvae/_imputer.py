@@ -91,9 +91,10 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     learning_rate_init : float, default=3e-3
         Adam's step size. Training also stops by :class:`VAETransformer`'s
         plateau rule (its default ``tol``), which the larger step reaches
-        sooner on small tables (measured under the earlier, absolute rule): with the other defaults, 3e-3 gave a median
-        RMSE of 0.674, 0.369 and 0.739 on three scikit-learn tables with 20%
-        of entries hidden, against 0.687, 0.377 and 0.728 with 1e-3, in
+        sooner on small tables (measured under the earlier, absolute rule):
+        with the other defaults, 3e-3 gave a median RMSE of 0.674, 0.369
+        and 0.739 on three scikit-learn tables with 20% of entries hidden,
+        against 0.687, 0.377 and 0.728 with 1e-3, in
         about half the time (``benchmarks/bench_imputation_trials.py``).
     covariance : {"auto", "full", "diagonal"}, default="auto"
         Covariance of the Gaussian likelihood of the numeric columns (see
@@ -133,17 +134,19 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         lowered the median RMSE over six seeds from 0.690 to 0.682 on one
         and changed the other two by at most 0.002
         (``benchmarks/bench_imputation_trials.py``), and 200 rather than
-        1,000 raised it by 0.001 on each (medians over five seeds) for a
-        fifth of ``transform``'s time, which at 1,000 draws was most of the
-        imputer's cost on large tables (``benchmarks/bench_imputer_scaling.py``).
+        1,000 changed it by at most 0.001 (medians over five seeds, one
+        thread; ``benchmarks/bench_imputer_defaults.py``) for a fifth of
+        ``transform``'s time.
     device : str or torch.device, default="auto"
         Where to train and infer.
     random_state : int, RandomState instance or None, default=None
         Seeds the training. Refits are identical bit for bit only at a fixed
         thread count (``SKVAE_NUM_THREADS=1``): with the default full
-        covariance, three fits on diabetes with ``random_state=0`` ran 81,
-        78 and 76 epochs when the fit chose its own count, and 88 each time
-        with the count fixed (see :ref:`threads`).
+        covariance, three fits on diabetes with ``random_state=0`` ran 84,
+        81 and 78 epochs when each chose its own count, and 88 each, with
+        identical weights, with the count fixed
+        (``benchmarks/bench_threads_under_load.py --refits``; see
+        :ref:`threads`).
     verbose : int, default=0
         Show a progress bar when positive.
 
