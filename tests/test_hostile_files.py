@@ -273,6 +273,10 @@ ATTRIBUTES = {
         ),
         "'kl_per_component_' has shape",
     ),
+    # tol is relative now, a share of the progress so far: fit refuses more
+    # than 1, and so does load (a file from when tol was in nats may say 2)
+    "tol above 1": (lambda doc: doc["params"].update(tol=2.0), "tol"),
+    "negative tol": (lambda doc: doc["params"].update(tol=-0.1), "tol"),
     "negative min_scale": (likelihood_param("min_scale", -1.0), "min_scale"),
     "nan min_scale": (
         likelihood_param("min_scale", {"__skvae__": "float", "value": "nan"}),
