@@ -7,9 +7,9 @@ the first argument). Runs on the CPU in about a minute.
 
 It trains with the defaults: from 1,000 rows on, ``early_stopping="auto"``
 holds out a tenth of the rows and stops once their ELBO has converged (the
-last ``n_iter_no_change`` epochs brought at most ``tol``, 2%, of its progress
-so far) rather than after a fixed number of epochs, keeping the best epoch's
-weights; ``max_iter`` is only a cap.
+last ``n_iter_no_change`` epochs set no new best, to within ``tol`` of its
+progress so far) rather than after a fixed number of epochs, keeping the
+best epoch's weights; ``max_iter`` is only a cap.
 """
 
 import sys

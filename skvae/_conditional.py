@@ -164,7 +164,7 @@ n_active_components_, tabular_
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
-        tol=0.02,
+        tol=1e-4,
         device="auto",
         random_state=None,
         verbose=0,

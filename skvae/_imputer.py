@@ -134,7 +134,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         lowered the median RMSE over six seeds from 0.690 to 0.682 on one
         and changed the other two by at most 0.002
         (``benchmarks/bench_imputation_trials.py``), and 200 rather than
-        1,000 changed it by at most 0.001 (medians over five seeds, one
+        1,000 changed it by at most 0.002 (medians over five seeds, one
         thread; ``benchmarks/bench_imputer_defaults.py``) for a fifth of
         ``transform``'s time.
     device : str or torch.device, default="auto"
@@ -142,8 +142,8 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds the training. Refits are identical bit for bit only at a fixed
         thread count (``SKVAE_NUM_THREADS=1``): with the default full
-        covariance, three fits on diabetes with ``random_state=0`` ran 84,
-        81 and 78 epochs when each chose its own count, and 88 each, with
+        covariance, three fits on diabetes with ``random_state=0`` ran 128,
+        88 and 92 epochs when each chose its own count, and 104 each, with
         identical weights, with the count fixed
         (``benchmarks/bench_threads_under_load.py --refits``; see
         :ref:`threads`).

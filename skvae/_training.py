@@ -245,7 +245,7 @@ def train(
     mixed_precision=False,
     first_epoch=0,
     X_val=None,
-    tol=0.02,
+    tol=1e-4,
     n_iter_no_change=10,
     stop_early=True,
     on_epoch=None,
