@@ -284,7 +284,7 @@ ax.set_title("train on synthetic, test on real")
 # columns share one learned full noise covariance (``covariance="auto"``
 # gives one to tables of up to 64 numeric columns), so given z a missing
 # entry is also regressed on the row's observed entries. Each row's missing
-# entries are then filled with these estimates averaged over 1,000 draws
+# entries are then filled with these estimates averaged over 200 draws
 # from q(z | x), weighted by how well each draw explains what is observed
 # (the MIWAE of Mattei and Frellsen, 2019). It is a transformer, so it goes
 # in a :class:`~sklearn.pipeline.Pipeline` before an estimator, as
@@ -371,7 +371,7 @@ pd.concat({"incomplete": incomplete.head(4), "filled": filled.head(4)}).round(2)
 # -------------------
 # One filled value hides how unsure it is. ``sample_imputations`` returns
 # several completions of the same rows: each draws a latent point given
-# the observed entries (one of 1,000 draws from q(z | x), picked by importance
+# the observed entries (one of 200 draws from q(z | x), picked by importance
 # weight) and, by default, the missing entries from p(x | z) there.
 # Analysing every completion and pooling the results (Rubin's rules)
 # carries that uncertainty into the analysis; for this the completions must

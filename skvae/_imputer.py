@@ -314,7 +314,7 @@ class VAEImputer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         completions so vary as much as the model says the missing values are
         uncertain, as multiple imputation needs for its pooled variances to
         be right: on the diabetes table of the tables example the central 90%
-        of 50 completions held the hidden value for 88% of the entries. A
+        of 50 completions held the hidden value for 89% of the entries. A
         ``beta`` below 1 narrows them (69% at ``beta=0.5`` with the diagonal
         covariance).
 
