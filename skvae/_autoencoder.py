@@ -67,17 +67,10 @@ class AutoencoderTransformer(_BaseAutoencoder):
         Length of the window, in epochs, that the stopping rule looks back
         over (longer on tables of a few mini-batches: at least 50 steps).
     tol : float, default=1e-4
-        Relative tolerance of the stopping rule: training has converged once
-        the last ``n_iter_no_change`` epochs improved the best monitored loss
-        (held-out with ``early_stopping``, else the training loss) by at most
-        ``tol`` times its whole improvement since the first epoch. Being
-        relative, one value means the same on every data set, whatever its
-        nats per row. The default stops about when no epoch of the window
-        sets a new best. A larger value trades quality for time: 0.02 ended
-        a default fit on digits after 165 epochs rather than 254, 2.3 nats
-        lower, but cut the SDMetrics quality of synthetic tables by 0.004 to
-        0.035 (``benchmarks/bench_stopping.py``,
-        ``benchmarks/bench_synthetic.py``).
+        Relative tolerance of the stopping rule, as for
+        :class:`VAETransformer`: training has converged once the last
+        ``n_iter_no_change`` epochs improved the best monitored loss by at
+        most ``tol`` times its whole improvement since the first epoch.
     device : str or torch.device, default="auto"
         Where to train and infer; ``"auto"`` picks CUDA when available.
     random_state : int, RandomState instance or None, default=None

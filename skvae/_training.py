@@ -212,21 +212,18 @@ class Plateau:
 
     def __init__(self, window, tol):
         self.window, self.tol = window, tol
-        self._first = None
-        # the best loss up to each epoch, so both bests are one lookup each
+        # the best loss up to each epoch (the first is the first loss), so
+        # every quantity of the rule is one lookup
         self._best = []
 
     def append(self, loss):
-        if self._first is None:
-            self._first = loss
-        best = min(loss, self._best[-1]) if self._best else loss
-        self._best.append(best)
+        self._best.append(min(loss, self._best[-1]) if self._best else loss)
 
     def reached(self):
         if len(self._best) <= self.window:
             return False
-        recent = self._best[-1 - self.window] - self._best[-1]
-        return recent <= self.tol * (self._first - self._best[-1])
+        best = self._best
+        return best[-1 - self.window] - best[-1] <= self.tol * (best[0] - best[-1])
 
 
 def train(
